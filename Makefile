@@ -1,0 +1,26 @@
+# cvzoo: the two commands of the README.
+#   make test   create .venv if missing, install everything, run the whole suite
+#   make demo   the same set-up, then serve the Gradio app on 127.0.0.1:7860
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.cvzoo-installed
+
+.PHONY: test demo lint install
+
+install: $(STAMP)
+
+# Re-installs only when pyproject.toml changes; running `make test` twice does not reinstall.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .

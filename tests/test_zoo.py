@@ -1,0 +1,152 @@
+import pytest
+import torch
+
+import zoo
+from zoo.factory import model_info
+
+ALL = zoo.list_models()
+EXACT_PARAMS = {"lenet5": 61_706, "alexnet": 61_100_840, "vgg16": 138_357_544, "resnet50": 25_557_032}
+REQUIRED = [
+    "lenet5", "mnist_cnn", "alexnet", "alexnet_2012", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn",
+    "vgg13_bn", "vgg16_bn", "vgg19_bn", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "resnext50_32x4d", "resnext101_32x8d", "densenet121", "densenet161", "densenet169", "googlenet",
+    "cifar_cnn", "resnet18_cifar", "resnet34_cifar", "densenet_cifar", "resnext_cifar", "fcn32s",
+    "fcn16s", "fcn8s", "ensemble",
+]
+
+
+def test_required_names_registered():
+    assert set(REQUIRED) <= set(ALL)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_forward_at_input_size(name):
+    torch.manual_seed(0)
+    spec = zoo.get_spec(name)
+    model = zoo.create_model(name).eval()
+    x = torch.randn(1, *spec.input_size)
+    with torch.no_grad():
+        out = model(x)
+    if spec.task == "segmentation":
+        assert out.shape == (1, spec.num_classes, *spec.input_size[1:])
+    else:
+        assert out.shape == (1, spec.num_classes)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", sorted(EXACT_PARAMS))
+def test_exact_parameter_counts(name):
+    assert model_info(name)["num_params"] == EXACT_PARAMS[name]
+
+
+@pytest.mark.parametrize("name", ["lenet5", "resnet18_cifar", "cifar_cnn"])
+def test_backward_pass(name):
+    spec = zoo.get_spec(name)
+    model = zoo.create_model(name).train()
+    out = model(torch.randn(2, *spec.input_size))
+    out.logsumexp(1).sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_num_classes_and_in_chans():
+    model = zoo.create_model("resnet18_cifar", num_classes=7, in_chans=1).eval()
+    assert model(torch.randn(2, 1, 32, 32)).shape == (2, 7)
+    assert zoo.create_model("fcn8s", num_classes=12)(torch.randn(1, 3, 64, 64)).shape == (1, 12, 64, 64)
+
+
+@pytest.mark.parametrize(("name", "size"), [("fcn32s", (67, 93)), ("fcn16s", (67, 93)), ("fcn8s", (67, 93)),
+                                            ("fcn8s", (250, 333))])
+def test_fcn_output_matches_odd_input_size(name, size):
+    model = zoo.create_model(name, num_classes=5).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, *size)).shape == (1, 5, *size)
+
+
+def test_fcn_upsampling_starts_bilinear():
+    from zoo.models.fcn import _upsample
+
+    up = _upsample(1, 2)
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    y = up(x)
+    assert y.shape == (1, 1, 8, 8)
+    # interior of a linear ramp stays a linear ramp after bilinear upsampling
+    assert torch.allclose(y[0, 0, 2:6, 2:6].diff(dim=1), torch.full((4, 3), 0.5))
+
+
+def test_ensemble_averages_member_probabilities():
+    torch.manual_seed(0)
+    members = [zoo.create_model("lenet5").eval(), zoo.create_model("lenet5").eval()]
+    model = zoo.create_model("ensemble", members=members, weights=[1, 3]).eval()
+    x = torch.randn(4, 1, 32, 32)
+    with torch.no_grad():
+        out = model(x)
+        expected = 0.25 * members[0](x).softmax(1) + 0.75 * members[1](x).softmax(1)
+    assert torch.allclose(out.sum(1), torch.ones(4))
+    assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_ensemble_with_registered_and_timm_members():
+    model = zoo.create_model("ensemble", members=["cifar_cnn", "timm/resnet10t"], num_classes=10).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 10)
+    assert torch.allclose(out.sum(1), torch.ones(2))
+
+
+def test_ensemble_bad_weights():
+    with pytest.raises(ValueError, match="2 members"):
+        zoo.create_model("ensemble", members=["lenet5", "lenet5"], weights=[1.0])
+    with pytest.raises(ValueError, match="at least one"):
+        zoo.create_model("ensemble", members=[])
+
+
+def test_timm_models_through_same_api():
+    model = zoo.create_model("timm/resnet10t", num_classes=3).eval()
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 3)
+    with pytest.raises(ValueError, match="timm has no architecture"):
+        zoo.create_model("timm/not_a_model_xyz")
+
+
+def test_unknown_name_suggests_close_names():
+    with pytest.raises(zoo.UnknownModelError, match="Did you mean: resnet50"):
+        zoo.create_model("resnet05")
+    with pytest.raises(KeyError):
+        zoo.model_info("nothing_like_it_at_all")
+
+
+def test_bad_argument_is_clear():
+    with pytest.raises(TypeError, match=r"lenet5 does not accept 'depth'.*accepts: num_classes, in_chans"):
+        zoo.create_model("lenet5", depth=3)
+    with pytest.raises(TypeError, match="must be a string"):
+        zoo.create_model(5)
+
+
+def test_pretrained_without_weights_names_models_that_have_them():
+    from zoo.weights import WeightsNotFoundError
+
+    with pytest.raises(WeightsNotFoundError, match="alexnet_2012 has no published weights"):
+        zoo.create_model("alexnet_2012", pretrained=True)
+
+
+def test_list_models_filters():
+    assert zoo.list_models("vgg1?_bn") == ["vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
+    assert zoo.list_models(task="segmentation")[:3] == ["fcn16s", "fcn32s", "fcn8s"]
+    assert "lenet5" not in zoo.list_models(task="segmentation")
+    with pytest.raises(ValueError, match="unknown task"):
+        zoo.list_models(task="detection")
+
+
+def test_duplicate_registration_raises():
+    from zoo._registry import register_model
+
+    with pytest.raises(ValueError, match="registered twice"):
+        @register_model(task="classification", input_size=(1, 32, 32), num_classes=10, family="x", paper="x")
+        def lenet5():  # a deliberate duplicate
+            return torch.nn.Identity()
+
+
+def test_model_info_fields():
+    info = zoo.model_info("resnet18_cifar")
+    assert info["task"] == "classification" and info["input_size"] == (3, 32, 32)
+    assert info["family"] == "resnet" and "He et al." in info["paper"]
+    assert info["preprocessing"]["crop"] == (32, 32) and len(info["preprocessing"]["mean"]) == 3

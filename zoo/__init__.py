@@ -1,0 +1,21 @@
+"""cvzoo's model zoo: one registry of every classic architecture.
+
+>>> import zoo
+>>> zoo.list_models("resnet*")[:3]
+['resnet101', 'resnet152', 'resnet18']
+>>> model = zoo.create_model("lenet5")
+"""
+
+from zoo._registry import ModelSpec, Preprocessing, UnknownModelError, get_spec, list_models, register_model
+from zoo.factory import create_model, model_info
+
+__all__ = [
+    "ModelSpec",
+    "Preprocessing",
+    "UnknownModelError",
+    "create_model",
+    "get_spec",
+    "list_models",
+    "model_info",
+    "register_model",
+]

@@ -1,0 +1,178 @@
+"""The one registry of cvzoo models.
+
+Every architecture is declared once, with :func:`register_model` on its builder. Everything else
+(``create_model``, ``list_models``, ``model_info``, ``hubconf.py``, the ``cvzoo`` CLI, the tests,
+the training recipes and the demos) reads this registry; no model is listed anywhere else.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+TASKS = ("classification", "segmentation")
+
+# ImageNet statistics, as used by torchvision's weights.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image becomes the model's input tensor.
+
+    ``resize`` is the shorter side in pixels before the centre crop of ``crop`` (H, W);
+    ``mean``/``std`` are per channel, for pixel values scaled to [0, 1].
+    """
+
+    resize: int
+    crop: tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str = "bilinear"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the registry knows about one architecture."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    task: str
+    input_size: tuple[int, int, int]  # (C, H, W) the architecture is designed for
+    num_classes: int
+    family: str
+    paper: str
+    preprocessing: Preprocessing
+    description: str = ""
+    weights: tuple[Any, ...] = field(default=())  # published weights (see zoo.weights)
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.builder) or ""
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(
+    *,
+    task: str,
+    input_size: tuple[int, int, int],
+    num_classes: int,
+    family: str,
+    paper: str,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+    resize: int | None = None,
+    description: str = "",
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Declare a builder as a registered model under the builder's own name.
+
+    The builder must take keyword-only arguments (``num_classes``, ``in_chans``, ...).
+    A duplicate name raises ``ValueError``.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    chans, height, width = input_size
+    if mean is None:
+        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if chans == 3 else ((0.5,) * chans, (0.5,) * chans)
+    pre = Preprocessing(
+        resize=resize or height, crop=(height, width), mean=tuple(mean), std=tuple(std or mean)
+    )
+
+    def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = builder.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        _REGISTRY[name] = ModelSpec(
+            name=name,
+            builder=builder,
+            task=task,
+            input_size=input_size,
+            num_classes=num_classes,
+            family=family,
+            paper=paper,
+            preprocessing=pre,
+            description=description or (inspect.getdoc(builder) or "").split("\n")[0],
+        )
+        return builder
+
+    return decorator
+
+
+def attach_weights(name: str, *weights: Any) -> None:
+    """Record published weights for a registered model (called by ``zoo.weights``)."""
+    spec = get_spec(name)
+    _REGISTRY[name] = ModelSpec(**{**spec.__dict__, "weights": spec.weights + tuple(weights)})
+
+
+def _ensure_loaded() -> None:
+    # Importing the model modules runs their @register_model decorators.
+    from zoo import models  # noqa: F401
+
+
+def list_models(pattern: str | None = None, *, task: str | None = None, pretrained: bool = False) -> list[str]:
+    """Registered model names, sorted; optionally filtered by a glob ``pattern`` (``"resnet*"``),
+    a ``task`` (``"classification"`` or ``"segmentation"``), or having published weights."""
+    _ensure_loaded()
+    if task is not None and task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
+    names = sorted(_REGISTRY)
+    if pattern:
+        names = fnmatch.filter(names, pattern)
+    if task:
+        names = [n for n in names if _REGISTRY[n].task == task]
+    if pretrained:
+        names = [n for n in names if _REGISTRY[n].weights]
+    return names
+
+
+class UnknownModelError(KeyError):
+    """Raised for a model name that is not registered; the message suggests close names."""
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return str(self.args[0])
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of a registered model; unknown names raise with suggestions."""
+    _ensure_loaded()
+    if not isinstance(name, str):
+        raise TypeError(f"model name must be a string, got {type(name).__name__}")
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UnknownModelError(
+            f"unknown model {name!r}.{hint} `cvzoo models` lists all {len(_REGISTRY)} models; "
+            "any timm architecture is available as 'timm/<name>'."
+        ) from None
+
+
+def check_kwargs(spec: ModelSpec, kwargs: dict[str, Any]) -> None:
+    """Raise a clear ``TypeError`` for keyword arguments the builder does not accept."""
+    params = inspect.signature(spec.builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    bad = sorted(set(kwargs) - set(params))
+    if bad:
+        raise TypeError(
+            f"{spec.name} does not accept {', '.join(map(repr, bad))}; "
+            f"it accepts: {', '.join(params) or 'no arguments'}"
+        )
+
+
+def count_parameters(spec: ModelSpec, **kwargs: Any) -> int:
+    """Number of parameters of the model built with ``kwargs``, without allocating memory."""
+    with torch.device("meta"):
+        model = spec.builder(**kwargs)
+    return sum(p.numel() for p in model.parameters())

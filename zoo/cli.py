@@ -1,0 +1,75 @@
+"""The ``cvzoo`` command: ``cvzoo models`` lists the registry, ``cvzoo summary NAME`` prints a
+layer-by-layer table (output shapes, parameters, totals, size in MB) with torchinfo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from zoo._registry import UnknownModelError, get_spec, list_models
+from zoo.factory import create_model, model_info
+
+
+def format_table(rows: list[list[str]], header: list[str]) -> str:
+    """A plain left-aligned text table."""
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+             for r in [header, ["-" * w for w in widths], *rows]]
+    return "\n".join(lines)
+
+
+def _weights_cell(info: dict) -> str:
+    if not info["weights"]:
+        return "-"
+    return ", ".join(
+        f"{w['tag']} ({', '.join(f'{k} {v:.4g}' for k, v in w['metrics'].items())})" for w in info["weights"]
+    )
+
+
+def models_table(pattern: str | None = None, task: str | None = None) -> str:
+    """The registry as a text table: name, task, input (C×H×W), parameters, weights."""
+    rows = []
+    for name in list_models(pattern, task=task):
+        info = model_info(name)
+        c, h, w = info["input_size"]
+        rows.append([name, info["task"], f"{c}x{h}x{w}", f"{info['num_params']:,}", _weights_cell(info)])
+    return format_table(rows, ["name", "task", "input", "parameters", "weights"])
+
+
+def summary(name: str, input_size: Sequence[int] | None = None, depth: int = 3) -> str:
+    """A torchinfo layer table of ``name`` at its registered input size (batch 1)."""
+    import torchinfo
+
+    spec = get_spec(name)
+    size = tuple(input_size or spec.input_size)
+    model = create_model(name).eval()
+    stats = torchinfo.summary(model, input_size=(1, *size), depth=depth, verbose=0,
+                              col_names=("output_size", "num_params"))
+    return str(stats)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cvzoo", description="cvzoo: a model zoo for classic computer vision")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_models = sub.add_parser("models", help="list registered models")
+    p_models.add_argument("pattern", nargs="?", help="glob filter, e.g. 'resnet*'")
+    p_models.add_argument("--task", choices=["classification", "segmentation"])
+    p_sum = sub.add_parser("summary", help="layer-by-layer table of one model")
+    p_sum.add_argument("name")
+    p_sum.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
+    p_sum.add_argument("--depth", type=int, default=3)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "models":
+            print(models_table(args.pattern, args.task))
+        elif args.command == "summary":
+            print(summary(args.name, args.input_size, args.depth))
+    except (UnknownModelError, ValueError, TypeError) as err:
+        print(f"cvzoo: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,14 @@
+"""Architectures, one module per family. Importing this package registers them all."""
+
+from zoo.models import (  # noqa: F401
+    alexnet,
+    cifar,
+    densenet,
+    ensemble,
+    fcn,
+    googlenet,
+    lenet,
+    resnet,
+    speedrun,
+    vgg,
+)
