@@ -8,13 +8,18 @@
 
 from zoo._registry import ModelSpec, Preprocessing, UnknownModelError, get_spec, list_models, register_model
 from zoo.factory import create_model, model_info
+from zoo.transforms import get_transform
+from zoo.weights import get_class_names, get_preprocessing
 
 __all__ = [
     "ModelSpec",
     "Preprocessing",
     "UnknownModelError",
     "create_model",
+    "get_class_names",
+    "get_preprocessing",
     "get_spec",
+    "get_transform",
     "list_models",
     "model_info",
     "register_model",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Preprocessing:
     """How an image becomes the model's input tensor.
 
-    ``resize`` is the shorter side in pixels before the centre crop of ``crop`` (H, W);
+    ``resize`` is the shorter side in pixels before the centre crop of ``crop`` (H, W), then
+    ``pad`` pixels of zeros on every side (MNIST's 28×28 digits become LeNet-5's 32×32);
     ``mean``/``std`` are per channel, for pixel values scaled to [0, 1].
     """
 
@@ -37,6 +38,7 @@ class Preprocessing:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     interpolation: str = "bilinear"
+    pad: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,12 @@ def register_model(
     std: tuple[float, ...] | None = None,
     resize: int | None = None,
     description: str = "",
+    weights: Sequence[Any] = (),
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Declare a builder as a registered model under the builder's own name.
 
     The builder must take keyword-only arguments (``num_classes``, ``in_chans``, ...).
+    ``weights`` are its published weights (``zoo.weights.WeightSpec``), the default first.
     A duplicate name raises ``ValueError``.
     """
     if task not in TASKS:
@@ -102,16 +106,11 @@ def register_model(
             paper=paper,
             preprocessing=pre,
             description=description or (inspect.getdoc(builder) or "").split("\n")[0],
+            weights=tuple(weights),
         )
         return builder
 
     return decorator
-
-
-def attach_weights(name: str, *weights: Any) -> None:
-    """Record published weights for a registered model (called by ``zoo.weights``)."""
-    spec = get_spec(name)
-    _REGISTRY[name] = ModelSpec(**{**spec.__dict__, "weights": spec.weights + tuple(weights)})
 
 
 def _ensure_loaded() -> None:

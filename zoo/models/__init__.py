@@ -4,6 +4,7 @@ from zoo.models import (  # noqa: F401
     alexnet,
     cifar,
     densenet,
+    efficientnet,
     ensemble,
     fcn,
     googlenet,

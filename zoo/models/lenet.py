@@ -16,8 +16,15 @@ import torch
 from torch import nn
 
 from zoo._registry import register_model
+from zoo.weights import HUB_ORG, WeightSpec
 
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+
+LENET5_MNIST = WeightSpec(
+    tag="mnist", dataset="mnist", recipe="lenet5_mnist", metrics={"test_accuracy": 0.9928},
+    sha256="547028ca76a5cb3fd5dc7cbc6a109a43e5251761c477cec358fc0b73a66be576",
+    repo_id=f"{HUB_ORG}/lenet5.mnist", shipped=True,
+)
 
 
 class LeNet5(nn.Module):
@@ -74,7 +81,7 @@ class MnistCNN(nn.Module):
 @register_model(
     task="classification", input_size=(1, 32, 32), num_classes=10, family="lenet",
     paper="LeCun et al., Gradient-based learning applied to document recognition, Proc. IEEE 1998",
-    mean=MNIST_MEAN, std=MNIST_STD,
+    mean=MNIST_MEAN, std=MNIST_STD, weights=[LENET5_MNIST],
 )
 def lenet5(*, num_classes: int = 10, in_chans: int = 1) -> LeNet5:
     """LeNet-5 (tanh, average pooling) for 1×32×32 digits; 61,706 parameters."""
