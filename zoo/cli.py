@@ -31,7 +31,7 @@ def models_table(pattern: str | None = None, task: str | None = None) -> str:
     """The registry as a text table: name, task, input (C×H×W), parameters, weights."""
     rows = []
     for name in list_models(pattern, task=task):
-        info = model_info(name)
+        info = model_info(name, macs=False)
         c, h, w = info["input_size"]
         rows.append([name, info["task"], f"{c}x{h}x{w}", f"{info['num_params']:,}", _weights_cell(info)])
     return format_table(rows, ["name", "task", "input", "parameters", "weights"])
@@ -46,7 +46,26 @@ def summary(name: str, input_size: Sequence[int] | None = None, depth: int = 3) 
     model = create_model(name).eval()
     stats = torchinfo.summary(model, input_size=(1, *size), depth=depth, verbose=0,
                               col_names=("output_size", "num_params"))
-    return str(stats)
+    from zoo.flops import count_macs
+
+    macs = count_macs(name, size)
+    return f"{stats}\nMultiply-accumulates at 1x{size[0]}x{size[1]}x{size[2]}: {macs:,} ({macs / 1e9:.3f} G)" \
+           " [torch.utils.flop_counter]"
+
+
+def compare_table() -> str:
+    """The lecture's comparison table (params, GMACs, top-1/top-5) for every ImageNet architecture."""
+    from zoo.flops import comparison_rows
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    rows = [[r["name"], f"{r['params'] / 1e6:.1f}M", f"{r['gmacs']:.2f}", pct(r["top1"]), pct(r["top5"]),
+             pct(r["lecture_top5"])] for r in comparison_rows()]
+    table = format_table(rows, ["name", "params", "GMACs", "top-1 %", "top-5 %", "lecture top-5 %"])
+    return (table + "\n\nGMACs: counted by cvzoo at 224x224 (227 for alexnet_2012) with torch.utils.flop_counter."
+            "\ntop-1/top-5: published by torchvision for its IMAGENET1K_V1 weights (single 224 crop), "
+            "not measured here.\nlecture top-5: the course lecture's table, as printed.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,12 +78,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_sum.add_argument("name")
     p_sum.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
     p_sum.add_argument("--depth", type=int, default=3)
+    sub.add_parser("compare", help="the lecture's ImageNet comparison table: params, GMACs, top-1/top-5")
     args = parser.parse_args(argv)
     try:
         if args.command == "models":
             print(models_table(args.pattern, args.task))
         elif args.command == "summary":
             print(summary(args.name, args.input_size, args.depth))
+        elif args.command == "compare":
+            print(compare_table())
     except (UnknownModelError, ValueError, TypeError) as err:
         print(f"cvzoo: error: {err}", file=sys.stderr)
         return 2

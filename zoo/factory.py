@@ -52,13 +52,16 @@ def create_model(name: str, pretrained: bool | str = False, **kwargs: Any) -> nn
     return spec.builder(**kwargs)
 
 
-def model_info(name: str) -> dict[str, Any]:
+def model_info(name: str, *, macs: bool = True) -> dict[str, Any]:
     """What the registry knows about a model, as plain data.
 
     Keys: name, task, family, paper, description, input_size (C, H, W), num_classes,
-    num_params, preprocessing (resize, crop, mean, std, interpolation), weights (list of
-    published weights with their metrics).
+    num_params, macs (multiply-accumulates at input_size, see ``zoo.flops``), preprocessing
+    (resize, crop, mean, std, interpolation, pad), weights (list of published weights with their
+    metrics). ``macs=False`` skips the (meta-device) cost count, e.g. for long listings.
     """
+    from zoo.flops import count_macs
+
     spec: ModelSpec = get_spec(name)
     return {
         "name": spec.name,
@@ -69,6 +72,7 @@ def model_info(name: str) -> dict[str, Any]:
         "input_size": spec.input_size,
         "num_classes": spec.num_classes,
         "num_params": count_parameters(spec),
+        "macs": count_macs(name) if macs else None,
         "preprocessing": asdict(spec.preprocessing),
         "weights": [w.as_dict() for w in spec.weights],
     }

@@ -3,6 +3,7 @@
 from zoo.models import (  # noqa: F401
     alexnet,
     cifar,
+    course,
     densenet,
     efficientnet,
     ensemble,

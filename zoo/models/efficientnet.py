@@ -45,7 +45,7 @@ def load_pip_weights(model: nn.Module, sha256: str) -> nn.Module:
 
 IMAGENET_WEIGHT = WeightSpec(
     tag="imagenet", dataset="imagenet", recipe="converted from TensorFlow (no cvzoo recipe)", sha256=PIP_SHA256,
-    metrics={"top1_published": 75.1}, license=f"UNKNOWN (as declared by the {PIP_PACKAGE} 0.1.0 package)",
+    license=f"UNKNOWN (as declared by the {PIP_PACKAGE} 0.1.0 package)",
     loader=load_pip_weights,
     config={"model": "efficientnet_lite0", "tag": "imagenet", "model_kwargs": {"num_classes": 1000},
             "class_names": list(imagenet_classes()),
