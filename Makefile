@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.cvzoo-installed
 
-.PHONY: test demo lint install
+.PHONY: test demo lint install readme
 
 install: $(STAMP)
 
@@ -24,3 +24,12 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+demo: $(STAMP)
+	GRADIO_ANALYTICS_ENABLED=False $(PY) -m demos.app
+
+# Regenerate the README's model table from the registry (a test checks they agree).
+readme: $(STAMP)
+	$(PY) -c "import pathlib; from zoo.cli import models_table; p = pathlib.Path('README.md'); \
+	s = p.read_text(); a, b = '<!-- models:start -->\n', '\n<!-- models:end -->'; \
+	p.write_text(s.split(a)[0] + a + models_table(markdown=True) + b + s.split(b)[1])"

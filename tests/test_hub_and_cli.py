@@ -80,3 +80,13 @@ def test_console_script_installed():
         pytest.skip("cvzoo console script not installed (run `make test` to install the project)")
     out = subprocess.run([exe, "models", "lenet*"], capture_output=True, text=True, check=True).stdout
     assert "lenet5" in out and "61,706" in out
+
+
+def test_readme_model_table_is_in_sync_with_the_registry():
+    from zoo.cli import models_table
+
+    readme = (ROOT / "README.md").read_text()
+    start, end = "<!-- models:start -->\n", "\n<!-- models:end -->"
+    assert start in readme and end in readme
+    block = readme.split(start)[1].split(end)[0]
+    assert block == models_table(markdown=True), "regenerate it: cvzoo models --markdown"

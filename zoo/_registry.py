@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -172,6 +173,15 @@ def check_kwargs(spec: ModelSpec, kwargs: dict[str, Any]) -> None:
 
 def count_parameters(spec: ModelSpec, **kwargs: Any) -> int:
     """Number of parameters of the model built with ``kwargs``, without allocating memory."""
+    if not kwargs:
+        return _default_parameter_count(spec.name)
     with torch.device("meta"):
         model = spec.builder(**kwargs)
+    return sum(p.numel() for p in model.parameters())
+
+
+@functools.cache
+def _default_parameter_count(name: str) -> int:
+    with torch.device("meta"):
+        model = _REGISTRY[name].builder()
     return sum(p.numel() for p in model.parameters())

@@ -27,14 +27,17 @@ def _weights_cell(info: dict) -> str:
     )
 
 
-def models_table(pattern: str | None = None, task: str | None = None) -> str:
-    """The registry as a text table: name, task, input (C×H×W), parameters, weights."""
-    rows = []
+def models_table(pattern: str | None = None, task: str | None = None, markdown: bool = False) -> str:
+    """The registry as a table (plain text, or Markdown for the README): name, task, input, parameters,
+    weights with their test metrics."""
+    rows, header = [], ["name", "task", "input", "parameters", "weights"]
     for name in list_models(pattern, task=task):
         info = model_info(name, macs=False)
         c, h, w = info["input_size"]
         rows.append([name, info["task"], f"{c}x{h}x{w}", f"{info['num_params']:,}", _weights_cell(info)])
-    return format_table(rows, ["name", "task", "input", "parameters", "weights"])
+    if markdown:
+        return "\n".join("| " + " | ".join(r) + " |" for r in [header, ["---"] * len(header), *rows])
+    return format_table(rows, header)
 
 
 def summary(name: str, input_size: Sequence[int] | None = None, depth: int = 3) -> str:
@@ -48,7 +51,7 @@ def summary(name: str, input_size: Sequence[int] | None = None, depth: int = 3) 
                               col_names=("output_size", "num_params"))
     from zoo.flops import count_macs
 
-    macs = count_macs(name, size)
+    macs = count_macs(name, tuple(size))
     return f"{stats}\nMultiply-accumulates at 1x{size[0]}x{size[1]}x{size[2]}: {macs:,} ({macs / 1e9:.3f} G)" \
            " [torch.utils.flop_counter]"
 
@@ -74,19 +77,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_models = sub.add_parser("models", help="list registered models")
     p_models.add_argument("pattern", nargs="?", help="glob filter, e.g. 'resnet*'")
     p_models.add_argument("--task", choices=["classification", "segmentation"])
+    p_models.add_argument("--markdown", action="store_true", help="a Markdown table (the README's)")
     p_sum = sub.add_parser("summary", help="layer-by-layer table of one model")
     p_sum.add_argument("name")
     p_sum.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
     p_sum.add_argument("--depth", type=int, default=3)
     sub.add_parser("compare", help="the lecture's ImageNet comparison table: params, GMACs, top-1/top-5")
+    p_seg = sub.add_parser("segment", help="segment an image: coloured overlay with a legend")
+    p_seg.add_argument("image")
+    p_seg.add_argument("-o", "--out", required=True, help="output PNG (overlay and legend)")
+    p_seg.add_argument("--model", default="fcn8s_effnet_lite0",
+                       help="registered segmentation model (its default weight), weights folder or run folder")
+    p_seg.add_argument("--alpha", type=float, default=0.55, help="weight of the class colours in the overlay")
+    p_seg.add_argument("--max-side", type=int, default=480, help="longest side the model sees (0: full size)")
+    p_seg.add_argument("--mask-out", help="also write the class ids as a grey PNG")
     args = parser.parse_args(argv)
     try:
         if args.command == "models":
-            print(models_table(args.pattern, args.task))
+            print(models_table(args.pattern, args.task, args.markdown))
         elif args.command == "summary":
             print(summary(args.name, args.input_size, args.depth))
         elif args.command == "compare":
             print(compare_table())
+        elif args.command == "segment":
+            from zoo.segment import format_info, segment_file
+            from zoo.weights import WeightsNotFoundError
+
+            try:
+                print(format_info(segment_file(args.image, args.out, args.model, alpha=args.alpha,
+                                               max_side=args.max_side or None, mask_out=args.mask_out)))
+            except WeightsNotFoundError as err:
+                raise ValueError(str(err)) from None
     except (UnknownModelError, ValueError, TypeError) as err:
         print(f"cvzoo: error: {err}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ pooling) are not counted, as in those tables.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -16,13 +17,15 @@ import torch
 from zoo._registry import get_spec
 
 
-def count_macs(name: str, input_size: tuple[int, int, int] | None = None, **kwargs: Any) -> int:
-    """Multiply-accumulates of one forward pass of ``name`` on a 1×C×H×W input (its registered size)."""
+@functools.cache
+def count_macs(name: str, input_size: tuple[int, int, int] | None = None) -> int:
+    """Multiply-accumulates of one forward pass of ``name`` on a 1×C×H×W input (its registered size).
+    Cached: the registry does not change while a process runs."""
     from torch.utils.flop_counter import FlopCounterMode
 
     spec = get_spec(name)
     with torch.device("meta"):
-        model = spec.builder(**kwargs).eval()
+        model = spec.builder().eval()
         x = torch.empty(1, *(input_size or spec.input_size))
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(x)

@@ -8,6 +8,7 @@ from zoo.models import (  # noqa: F401
     efficientnet,
     ensemble,
     fcn,
+    fcn_effnet,
     googlenet,
     lenet,
     resnet,

@@ -25,6 +25,11 @@ LENET5_MNIST = WeightSpec(
     sha256="547028ca76a5cb3fd5dc7cbc6a109a43e5251761c477cec358fc0b73a66be576",
     repo_id=f"{HUB_ORG}/lenet5.mnist", shipped=True,
 )
+MNIST_CNN_MNIST = WeightSpec(
+    tag="mnist", dataset="mnist", recipe="mnist_cnn_mnist", metrics={"test_accuracy": 0.9949},
+    sha256="2314510df9dd8d8bcd7d208017704e1266cd873d07b4b930ce51d3f19775e2b2",
+    repo_id=f"{HUB_ORG}/mnist_cnn.mnist", shipped=True,
+)
 
 
 class LeNet5(nn.Module):
@@ -91,7 +96,7 @@ def lenet5(*, num_classes: int = 10, in_chans: int = 1) -> LeNet5:
 @register_model(
     task="classification", input_size=(1, 28, 28), num_classes=10, family="lenet",
     paper="Course notebook 'Images and CNNs' (a LeNet-style BN CNN)",
-    mean=MNIST_MEAN, std=MNIST_STD,
+    mean=MNIST_MEAN, std=MNIST_STD, weights=[MNIST_CNN_MNIST],
 )
 def mnist_cnn(*, num_classes: int = 10, in_chans: int = 1, dropout: float = 0.5) -> MnistCNN:
     """The course's MNIST CNN: conv8-BN, pool, conv32-BN, pool, FC 1568→600, dropout, FC 600→10."""

@@ -1,0 +1,5 @@
+"""``python -m pblite``: see :mod:`pblite.cli`."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,199 @@
+"""Command line: ``python -m pblite {run, eval, bench-bsds}``.
+
+* ``run IMAGE_OR_DIR... -o OUT``: pb map (8-bit PNG) and comparison figure per image.
+* ``eval --pred DIR --gt DIR``: ODS/OIS/AP of a folder of predictions against BSDS ``.mat`` files.
+* ``bench-bsds --split val``: Sobel, Canny and pb-lite on a BSDS500 split, scored in one run.
+
+The data root is ``--data-root``, else ``$CVZOO_DATA``, else ``<repo>/../shared/data`` if it exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .io import IMAGE_SUFFIXES, ImageError, load_image
+from .pipeline import PbConfig, detect
+
+__all__ = ["default_data_root", "main"]
+
+METHODS = ("sobel", "canny", "pblite")
+
+
+def default_data_root() -> Path | None:
+    """``$CVZOO_DATA`` if set, else ``<repo root>/../shared/data`` when that folder exists, else None."""
+    env = os.environ.get("CVZOO_DATA")
+    if env:
+        return Path(env)
+    cand = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return cand if cand.is_dir() else None
+
+
+def _images(paths: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            out.append(p)
+    return out
+
+
+def _progress(it, total: int, desc: str):
+    try:
+        from tqdm import tqdm
+
+        return tqdm(it, total=total, desc=desc, file=sys.stderr)
+    except ImportError:  # pragma: no cover
+        return it
+
+
+def _write_gray(path: Path, x: np.ndarray) -> None:
+    if not cv2.imwrite(str(path), np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)):
+        raise OSError(f"could not write {path}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .figures import comparison, save_intermediates
+
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    images = _images(args.inputs)
+    if not images:
+        print("no images found", file=sys.stderr)
+        return 2
+    config = PbConfig(threads=args.threads)
+    failed = 0
+    for i, path in enumerate(_progress(images, len(images), "pb-lite")):
+        try:
+            notes: list[str] = []
+            rgb = load_image(path, notes)
+            res = detect(rgb, config, device=args.device)
+        except ImageError as e:
+            print(f"skipped: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        for n in notes + res.notes:
+            print(f"{path.name}: {n}", file=sys.stderr)
+        _write_gray(out / f"{path.stem}_pb.png", res.pb)
+        cv2.imwrite(str(out / f"{path.stem}_compare.png"), comparison(rgb, res)[:, :, ::-1])
+        if args.save_intermediates:
+            save_intermediates(out / "intermediates", path.stem, res, config, banks=(i == 0))
+    return 1 if failed else 0
+
+
+def _print_table(rows: dict[str, dict]) -> None:
+    try:
+        from prettytable import PrettyTable
+
+        t = PrettyTable(["method", "ODS", "OIS", "AP", "images", "thresholds"])
+        for k, v in rows.items():
+            t.add_row([k, f"{v['ODS']:.3f}", f"{v['OIS']:.3f}", f"{v['AP']:.3f}", v["n_images"],
+                       v["protocol"]["thresholds"]])
+        print(t)
+    except ImportError:  # pragma: no cover
+        for k, v in rows.items():
+            print(f"{k:8s} ODS {v['ODS']:.3f} OIS {v['OIS']:.3f} AP {v['AP']:.3f}")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_dir, save_json
+
+    res = evaluate_dir(args.pred, args.gt, thresholds=args.thresholds, nproc=args.nproc, limit=args.limit)
+    _print_table({Path(args.pred).name: res})
+    if args.json:
+        save_json(res, args.json)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_dir, plot_pr, save_json
+
+    root = Path(args.data_root) if args.data_root else default_data_root()
+    if root is None:
+        print("no data root: pass --data-root or set CVZOO_DATA", file=sys.stderr)
+        return 2
+    bsds = root / "BSDS500" if (root / "BSDS500").is_dir() else root
+    img_dir, gt_dir = bsds / "images" / args.split, bsds / "groundTruth" / args.split
+    if not img_dir.is_dir() or not gt_dir.is_dir():
+        print(f"BSDS500 split not found under {bsds} ({img_dir}, {gt_dir})", file=sys.stderr)
+        return 2
+    images = sorted(img_dir.glob("*.jpg"))[: args.limit or None]
+    methods = [m.strip() for m in args.methods.split(",")]
+    if bad := sorted(set(methods) - set(METHODS)):
+        print(f"unknown methods {bad}; choose from {METHODS}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    for m in methods:
+        (out / "pred" / m).mkdir(parents=True, exist_ok=True)
+    config = PbConfig(threads=args.threads)
+    t0 = time.perf_counter()
+    for path in _progress(images, len(images), f"detect {args.split}"):
+        res = detect(load_image(path), config)
+        maps = {"sobel": res.sobel, "canny": res.canny, "pblite": res.pb_thin}
+        for m in methods:
+            _write_gray(out / "pred" / m / f"{path.stem}.png", maps[m])
+    t_detect = time.perf_counter() - t0
+    results = {}
+    for m in methods:
+        t1 = time.perf_counter()
+        results[m] = evaluate_dir(out / "pred" / m, gt_dir, thresholds=args.thresholds, nproc=args.nproc)
+        results[m]["eval_seconds"] = time.perf_counter() - t1
+        results[m]["prediction"] = {"sobel": "PbResult.sobel (no NMS)", "canny": "PbResult.canny (soft Canny, no NMS)",
+                                    "pblite": "PbResult.pb_thin (pb-lite after NMS)"}[m]
+        save_json(results[m], out / f"results_{m}.json")
+    meta = {
+        "split": args.split, "n_images": len(images), "config": config.__dict__, "detect_seconds": t_detect,
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "nproc": args.nproc, "command": " ".join(sys.argv),
+    }
+    save_json({"meta": meta, "results": results}, out / "results.json")
+    plot_pr(results, out / "pr.png", title=f"BSDS500 {args.split} ({len(images)} images, {args.thresholds} thresholds)")
+    _print_table(results)
+    print(f"results: {out / 'results.json'}  plot: {out / 'pr.png'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pblite", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="pb maps and comparison figures for images or folders")
+    r.add_argument("inputs", nargs="+", help="image files or folders")
+    r.add_argument("-o", "--output", required=True, help="output folder")
+    r.add_argument("--save-intermediates", action="store_true", help="also write banks, masks, maps, gradients")
+    r.add_argument("--device", default=None, help="torch device, e.g. cuda (default cpu)")
+    r.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    r.set_defaults(func=cmd_run)
+    e = sub.add_parser("eval", help="ODS/OIS/AP of a prediction folder against BSDS ground truth")
+    e.add_argument("--pred", required=True, help="folder of <id>.png predictions (8-bit)")
+    e.add_argument("--gt", required=True, help="folder of <id>.mat BSDS ground truth")
+    e.add_argument("--thresholds", type=int, default=99, help="number of thresholds (99: standard)")
+    e.add_argument("--nproc", type=int, default=1, help="matcher processes")
+    e.add_argument("--limit", type=int, default=0, help="first N predictions only")
+    e.add_argument("--json", default=None, help="write the full result (PR curve, per image, protocol) here")
+    e.set_defaults(func=cmd_eval)
+    b = sub.add_parser("bench-bsds", help="Sobel, Canny and pb-lite on a BSDS500 split")
+    b.add_argument("--split", default="val", choices=("train", "val", "test"))
+    b.add_argument("--data-root", default=None, help="folder holding BSDS500/ (default $CVZOO_DATA)")
+    b.add_argument("--thresholds", type=int, default=99, help="number of thresholds (99: standard)")
+    b.add_argument("--limit", type=int, default=0, help="first N images only")
+    b.add_argument("--nproc", type=int, default=1, help="matcher processes")
+    b.add_argument("--threads", type=int, default=0, help="torch threads for detect")
+    b.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of sobel,canny,pblite")
+    b.add_argument("--out", default="runs/pblite-bsds", help="run folder (predictions, results.json, pr.png)")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))

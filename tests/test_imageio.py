@@ -1,0 +1,209 @@
+"""zoo.imageio.load_image: every source type, mode and failure a user can upload."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo.imageio import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
+
+
+def _png_bytes(im: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", **kw)
+    return buf.getvalue()
+
+
+def _rgb(h: int = 20, w: int = 30) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header declares ``width``x``height`` grey pixels, with a tiny (incomplete) body."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+@pytest.mark.parametrize("kind", ["path", "str", "bytes", "fileobj", "pil", "array"])
+def test_sources_give_the_same_rgb(tmp_path: Path, kind: str) -> None:
+    arr = _rgb()
+    p = tmp_path / "a.png"
+    Image.fromarray(arr).save(p)
+    source = {"path": p, "str": str(p), "bytes": p.read_bytes(), "fileobj": io.BytesIO(p.read_bytes()),
+              "pil": Image.open(p), "array": arr}[kind]
+    out = load_image(source)
+    assert out.dtype == np.uint8 and out.shape == (20, 30, 3) and out.flags.c_contiguous and out.flags.writeable
+    assert out is not arr
+    np.testing.assert_array_equal(out, arr)
+
+
+def test_exif_orientation_is_applied() -> None:
+    arr = np.zeros((10, 40, 3), np.uint8)  # stored 40 wide, 10 high
+    arr[:, :20] = 255  # left half white
+    im = Image.fromarray(arr)
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 CW to display
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", exif=exif.tobytes(), quality=95)
+    notes: list[str] = []
+    out = load_image(buf.getvalue(), notes=notes)
+    assert out.shape == (40, 10, 3)  # displayed upright: 10 wide, 40 high
+    assert out[:15].mean() > 200 and out[25:].mean() < 50  # the white half is now on top
+    assert any("orientation" in n for n in notes)
+
+
+@pytest.mark.parametrize("mode", ["L", "1", "P", "CMYK", "YCbCr", "I;16", "I", "F"])
+def test_modes_convert_to_rgb(mode: str) -> None:
+    base = Image.fromarray(_rgb())
+    if mode == "I;16":
+        im = Image.fromarray(np.arange(600, dtype=np.uint16).reshape(20, 30) * 100)
+    elif mode == "I":
+        im = Image.fromarray(np.full((20, 30), 65535, np.int32), mode="I")
+    elif mode == "F":
+        im = Image.fromarray(np.full((20, 30), 0.5, np.float32), mode="F")
+    else:
+        im = base.convert(mode)
+    out = load_image(im)
+    assert out.shape == (20, 30, 3) and out.dtype == np.uint8
+    if mode == "I;16":
+        assert out[-1, -1, 0] == round(599 * 100 / 257)
+    if mode == "I":
+        assert (out == 255).all()
+    if mode == "F":
+        assert (out == 128).all()
+
+
+def test_sixteen_bit_png_file_scaled() -> None:
+    arr = np.full((8, 8), 65535, np.uint16)
+    arr[0, 0] = 257 * 10
+    notes: list[str] = []
+    out = load_image(_png_bytes(Image.fromarray(arr)), notes=notes)
+    assert out[0, 0, 0] == 10 and out[1, 1, 2] == 255
+    assert any("16-bit" in n for n in notes)
+
+
+def test_cmyk_jpeg() -> None:
+    buf = io.BytesIO()
+    Image.new("CMYK", (16, 16), (0, 255, 255, 0)).save(buf, format="JPEG")  # pure red in CMYK
+    notes: list[str] = []
+    out = load_image(buf.getvalue(), notes=notes)
+    assert out.shape == (16, 16, 3)
+    r, g, b = out[8, 8].astype(int)
+    assert r > 200 and g < 60 and b < 60
+    assert any("CMYK" in n for n in notes)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_alpha_composited_on_white(mode: str) -> None:
+    rgba = np.zeros((10, 10, 4), np.uint8)  # black, fully transparent
+    rgba[:5, :, 3] = 255  # top half opaque black
+    im = Image.fromarray(rgba, "RGBA").convert(mode)
+    out = load_image(_png_bytes(im))
+    assert (out[:5] == 0).all() and (out[5:] == 255).all()
+
+
+def test_palette_with_transparency() -> None:
+    idx = np.zeros((10, 10), np.uint8)
+    idx[5:] = 1  # bottom half: the transparent index
+    im = Image.fromarray(idx, "P")
+    im.putpalette([255, 0, 0, 0, 0, 0] + [0] * 762)
+    out = load_image(_png_bytes(im, transparency=1))
+    assert (out[:5] == [255, 0, 0]).all() and (out[5:] == 255).all()
+    assert (load_image(_png_bytes(im))[5:] == 0).all()  # without transparency: black
+
+
+def test_array_with_alpha_and_dtypes() -> None:
+    a = np.zeros((4, 4, 4), np.uint8)
+    a[..., 3] = 0
+    assert (load_image(a) == 255).all()  # fully transparent -> white
+    assert (load_image(np.ones((4, 4), bool)) == 255).all()
+    assert (load_image(np.full((4, 4, 1), 1.0, np.float32)) == 255).all()
+    assert (load_image(np.full((4, 4, 3), 65535, np.uint16)) == 255).all()
+    with pytest.raises(ImageLoadError, match="NaN"):
+        load_image(np.full((4, 4), np.nan))
+    with pytest.raises(ImageLoadError, match="shape"):
+        load_image(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(ImageLoadError, match="pixel type"):
+        load_image(np.zeros((4, 4), np.int64))
+    with pytest.raises(ImageLoadError, match="empty"):
+        load_image(np.zeros((0, 4, 3), np.uint8))
+
+
+def test_animated_gif_first_frame_with_note() -> None:
+    frames = [Image.new("RGB", (12, 12), c) for c in [(255, 0, 0), (0, 255, 0), (0, 0, 255)]]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    notes: list[str] = []
+    out = load_image(buf.getvalue(), notes=notes)
+    assert out.shape == (12, 12, 3) and out[0, 0, 0] > 200 and out[0, 0, 1] < 50
+    assert any("frame 1 of 3" in n for n in notes)
+
+
+def test_empty_file_and_bytes(tmp_path: Path) -> None:
+    p = tmp_path / "empty.png"
+    p.write_bytes(b"")
+    for src in (p, b""):
+        with pytest.raises(ImageLoadError, match="0 bytes"):
+            load_image(src)
+
+
+def test_not_an_image(tmp_path: Path) -> None:
+    p = tmp_path / "notes.txt"
+    p.write_text("hello, I am text\n" * 10)
+    with pytest.raises(ImageLoadError, match="not an image file"):
+        load_image(p)
+    with pytest.raises(ImageLoadError, match="no such file"):
+        load_image(tmp_path / "missing.png")
+    with pytest.raises(ImageLoadError, match="cannot read an image from a int"):
+        load_image(42)
+
+
+def test_truncated_jpeg_and_png() -> None:
+    buf = io.BytesIO()
+    Image.fromarray(_rgb(64, 64)).save(buf, format="JPEG")
+    with pytest.raises(ImageLoadError, match="truncated or corrupt"):
+        load_image(buf.getvalue()[: len(buf.getvalue()) // 2])
+    png = _png_bytes(Image.fromarray(_rgb(64, 64)))
+    with pytest.raises(ImageLoadError, match="truncated or corrupt"):
+        load_image(png[: len(png) // 2])
+    with pytest.raises(ImageLoadError, match="truncated or corrupt"):
+        load_image(buf.getvalue()[:200])  # cut inside the JPEG header
+
+
+def test_byte_limit() -> None:
+    png = _png_bytes(Image.fromarray(_rgb(64, 64)))
+    with pytest.raises(ImageLoadError, match="above the limit of"):
+        load_image(png, max_bytes=1000)
+    with pytest.raises(ImageLoadError, match="above the limit of"):
+        load_image(io.BytesIO(png), max_bytes=1000)
+    assert load_image(png, max_bytes=None).shape == (64, 64, 3)
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_pixel_limit_before_decoding() -> None:
+    # 10000 x 10000 declared in the header: refused before a single pixel is decoded
+    with pytest.raises(ImageLoadError, match=r"10000x10000 = 100.0 MP, above the limit of 40.0 MP"):
+        load_image(_png_header_only(10000, 10000))
+    assert DEFAULT_MAX_PIXELS < 10000 * 10000
+    with pytest.raises(ImageLoadError, match="above the limit"):
+        load_image(np.zeros((100, 100), np.uint8), max_pixels=5000)
+    with pytest.raises(ImageLoadError, match="above the limit"):
+        load_image(Image.new("L", (100, 100)), max_pixels=5000)
+
+
+def test_decompression_bomb_guard_becomes_clear_error() -> None:
+    # With our limit switched off, PIL's own guard (> 2 x MAX_IMAGE_PIXELS) still refuses a 30000^2 bomb.
+    with pytest.raises(ImageLoadError, match="decompression bomb"):
+        load_image(_png_header_only(30000, 30000), max_pixels=None)

