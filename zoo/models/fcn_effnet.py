@@ -35,6 +35,7 @@ from torch import nn
 
 from zoo._registry import register_model
 from zoo.models.fcn import PAPER, _upsample
+from zoo.weights import HUB_ORG, WeightSpec
 
 ENCODER = "tf_efficientnet_lite0"
 OUT_INDICES = (2, 3, 4)  # strides 8, 16, 32
@@ -103,9 +104,19 @@ class FCNEfficientNet(nn.Module):
         return self.upscore_final(score)[..., :h, :w]
 
 
+CAMVID_WEIGHT = WeightSpec(
+    tag="camvid", dataset="camvid", recipe="fcn8s_effnet_lite0_camvid_gpu",
+    metrics={"test_miou": 0.6449900431824162, "test_pixel_accuracy": 0.8980688481838266,
+             "test_mean_class_accuracy": 0.8015691881923291},
+    sha256="3bf9391b69d5333c75c33ece9f847f6020265432cd7aa971005f8e5febfb90c0",
+    repo_id=f"{HUB_ORG}/fcn8s_effnet_lite0.camvid", shipped=True,
+    license="CamVid as distributed with SegNet: non-commercial use, with attribution",
+)
+
+
 @register_model(task="segmentation", input_size=(3, 360, 480), num_classes=11, family="fcn",
                 paper=f"{PAPER}; encoder: Tan & Le, EfficientNet, ICML 2019 (Lite0)",
-                mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), resize=360)
+                mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), resize=360, weights=[CAMVID_WEIGHT])
 def fcn8s_effnet_lite0(*, num_classes: int = 11, in_chans: int = 3, pretrained_encoder: bool = False,
                        skip_hidden: int = 64) -> FCNEfficientNet:
     """FCN-8s-style network on an ImageNet EfficientNet-Lite0 encoder (timm tf_efficientnet_lite0); 11 classes."""

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from zoo._registry import register_model
+from zoo.weights import HUB_ORG, WeightSpec
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -107,10 +108,17 @@ def init_whitening(model: SpeedrunNet, images: torch.Tensor, eps: float = 5e-4) 
     model.whiten.weight.copy_(torch.cat((filters, -filters)))
 
 
+CIFAR10_WEIGHT = WeightSpec(
+    tag="cifar10", dataset="cifar10", recipe="speedrun_cifar10", metrics={"test_accuracy": 0.9014},
+    sha256="adae47aec4f68312663906c784ccb4ebe6dd7819f6bca230741a71db47902dd9",
+    repo_id=f"{HUB_ORG}/cifar_speedrun.cifar10", shipped=True,
+)
+
+
 @register_model(
     task="classification", input_size=(3, 32, 32), num_classes=10, family="speedrun",
     paper="K. Jordan, 94% on CIFAR-10 in 3.29 Seconds on a Single GPU, arXiv:2404.00498 (airbench94)",
-    mean=CIFAR10_MEAN, std=CIFAR10_STD,
+    mean=CIFAR10_MEAN, std=CIFAR10_STD, weights=[CIFAR10_WEIGHT],
 )
 def cifar_speedrun(*, num_classes: int = 10, in_chans: int = 3,
                    widths: tuple[int, int, int] = (64, 256, 256)) -> SpeedrunNet:

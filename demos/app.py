@@ -1,0 +1,326 @@
+"""cvzoo's Gradio app: ``python -m demos.app`` serves it on http://127.0.0.1:7860.
+
+This file only declares components, wires events (each with an explicit ``api_name``, so the
+same calls work from ``gradio_client``) and launches; the work is done by the plain functions in
+:mod:`demos.callbacks`. Environment: ``CVZOO_DEMO_HOST`` (127.0.0.1), ``CVZOO_DEMO_PORT`` (7860),
+``CVZOO_DEMO_THREADS`` (torch threads, default 2), ``CVZOO_DATA`` (example images),
+``CVZOO_RUNS``/``CVZOO_EMBEDDINGS`` (embeddings files).
+
+Limits: uploads above ``MAX_UPLOAD_BYTES`` (20 MB) are refused by the server, images above
+``MAX_IMAGE_PIXELS`` (40 MP) by the loader before decoding; the queue holds at most
+``QUEUE_SIZE`` waiting requests and runs at most ``HEAVY_CONCURRENCY`` pb-lite/segmentation and
+``LIGHT_CONCURRENCY`` classification requests at once; cached uploads and outputs are deleted
+after an hour.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr
+
+from demos.callbacks import classify as cls
+from demos.callbacks import common, digits, edges, embeddings, segment, zoo_browser
+from demos.callbacks.common import DemoError
+
+log = logging.getLogger("cvzoo.demo")
+
+QUEUE_SIZE = 64
+LIGHT_CONCURRENCY = 4  # classify, digits, zoo: tens of milliseconds each
+HEAVY_CONCURRENCY = 2  # pb-lite and segmentation share this many workers (one per core here)
+DELETE_CACHE = (600, 3600)  # every 10 minutes, delete cached files older than an hour
+
+UPLOAD_HINT = "PNG, JPEG, WebP, GIF, BMP or TIFF; at most 20 MB and 40 megapixels"
+
+HOVER_JS = """
+() => {
+  // t-SNE: show the hovered point's thumbnail (customdata[4], a data URI) next to the cursor.
+  const tip = document.createElement('img');
+  tip.id = 'cvzoo-thumb';
+  tip.style.cssText = 'position:fixed;z-index:10000;width:96px;height:96px;image-rendering:pixelated;' +
+    'border:2px solid #333;background:#fff;pointer-events:none;display:none';
+  document.body.appendChild(tip);
+  const attach = () => {
+    document.querySelectorAll('#tsne_plot .js-plotly-plot').forEach((gd) => {
+      if (gd._cvzooHover || typeof gd.on !== 'function') return;
+      gd._cvzooHover = true;
+      gd.on('plotly_hover', (ev) => {
+        const p = ev.points && ev.points[0];
+        const uri = p && p.customdata && p.customdata[4];
+        if (!uri) return;
+        tip.src = uri;
+        const e = ev.event || {};
+        tip.style.left = ((e.clientX || 0) + 16) + 'px';
+        tip.style.top = ((e.clientY || 0) + 16) + 'px';
+        tip.style.display = 'block';
+        tip.dataset.index = p.customdata[0];
+      });
+      gd.on('plotly_unhover', () => { tip.style.display = 'none'; });
+    });
+  };
+  new MutationObserver(attach).observe(document.body, {childList: true, subtree: true});
+  attach();
+}
+"""
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a callback; a ``DemoError`` becomes a message in the UI, anything else a short one plus a log entry."""
+    try:
+        return fn(*args, **kwargs)
+    except DemoError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    except gr.Error:
+        raise
+    except Exception as exc:
+        log.exception("callback %s failed", getattr(fn, "__name__", fn))
+        raise gr.Error(f"Something went wrong ({type(exc).__name__}: {exc}). The app is still running; "
+                       "try another image or setting.", print_exception=False) from None
+
+
+# ---- adapters: Gradio values in, callback, Gradio values out ---------------------------------------------------
+
+def run_edges(file: str | None, max_side: float, n_textons: float, max_radius: float, orientations: float,
+              w_canny: float, show_maps: bool, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+    comparison, maps, png, text = _call(edges.edges, file, int(max_side), int(n_textons), int(max_radius),
+                                        int(orientations), float(w_canny), bool(show_maps), progress=progress)
+    return comparison, gr.update(value=maps, visible=bool(show_maps)), png, text
+
+
+def run_classify(file: str | None, models: list[str]) -> tuple[Any, ...]:
+    preview = _call(common.read_image, file) if file else None
+    fig, results, text = _call(cls.classify, file, models)
+    return common.fit_size(preview, 512) if preview is not None else None, fig, results, text
+
+
+def run_digits(drawing: Any, models: list[str]) -> tuple[Any, ...]:
+    return _call(digits.digits, drawing, models)
+
+
+def run_segment(file: str | None, model: str | None, opacity: float,
+                progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+    return _call(segment.segment, file, model, float(opacity), progress=progress)
+
+
+def run_overlay(state: dict[str, Any] | None, opacity: float) -> Any:
+    return segment.redraw(state, float(opacity))
+
+
+def run_tsne(label: str | None, colour_by: str) -> tuple[Any, str]:
+    files = embeddings.embedding_files()
+    if not label or label not in files:
+        raise gr.Error("No embeddings file is selected. Ship one, set CVZOO_EMBEDDINGS, or compute one below "
+                       "(or run `python -m training embed RUN_DIR`).", print_exception=False)
+    return _call(embeddings.tsne_figure, files[label], colour_by)
+
+
+def run_generate(model: str | None, limit: float, progress: gr.Progress = gr.Progress()) -> Any:  # noqa: B008
+    if not model:
+        raise gr.Error("Pick a CIFAR-10 model with weights.", print_exception=False)
+    progress(0.1, desc=f"features and t-SNE of {int(limit)} test images")
+    path = _call(embeddings.generate, model, int(limit))
+    files = embeddings.embedding_files()
+    label = next((k for k, v in files.items() if v == path), None)
+    return gr.update(choices=list(files), value=label)
+
+
+def run_zoo_table(task: str, pretrained_only: bool) -> list[list[Any]]:
+    return _call(zoo_browser.models_table, task, pretrained_only)
+
+
+def run_zoo_details(name: str | None) -> tuple[str, str]:
+    return _call(zoo_browser.model_details, name)
+
+
+# ---- the app -------------------------------------------------------------------------------------------------
+
+def build() -> gr.Blocks:
+    """Declare the app (no model is loaded until a request needs it)."""
+    examples = list(common.example_images())
+    classify_models = common.classify_choices()
+    mnist = digits.mnist_models()
+    seg_models = segment.segmentation_models()
+    emb_files = list(embeddings.embedding_files())
+    cifar_models = [m for m in classify_models if m != common.ENSEMBLE and m in common._cifar_members()]
+    all_models = zoo_browser.zoo.list_models()
+
+    with gr.Blocks(title="cvzoo: classic computer vision, measured", delete_cache=DELETE_CACHE) as demo:
+        gr.Markdown("# cvzoo\nClassic computer vision from one model zoo: pb-lite edges, LeNet to EfficientNet "
+                    "classifiers, segmentation, embeddings. Everything runs on this machine, offline.")
+        with gr.Tabs():
+            with gr.Tab("Edges", id="edges"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        e_file = gr.File(label=f"Image ({UPLOAD_HINT})", type="filepath", elem_id="edges_in")
+                        s = edges.SLIDERS
+                        e_side = gr.Slider(*s["max_side"][:2], step=s["max_side"][2], value=s["max_side"][3],
+                                           label="working size (longer side, px)")
+                        e_tex = gr.Slider(*s["n_textons"][:2], step=s["n_textons"][2], value=s["n_textons"][3],
+                                          label="textons (k-means clusters)")
+                        e_rad = gr.Slider(*s["max_radius"][:2], step=s["max_radius"][2], value=s["max_radius"][3],
+                                          label="largest half-disc radius (px)")
+                        e_ori = gr.Slider(*s["orientations"][:2], step=s["orientations"][2],
+                                          value=s["orientations"][3], label="half-disc orientations")
+                        e_wc = gr.Slider(*s["w_canny"][:2], step=s["w_canny"][2], value=s["w_canny"][3],
+                                         label="Canny weight (Sobel weight = 1 - this)")
+                        e_maps = gr.Checkbox(label="show intermediate maps and gradients", value=False,
+                                             elem_id="edges_maps")
+                        e_btn = gr.Button("Detect edges", variant="primary", elem_id="edges_run")
+                        if examples:
+                            gr.Examples(examples=[[p] for p in examples], inputs=[e_file], label="examples")
+                    with gr.Column(scale=2):
+                        e_gallery = gr.Gallery(label="input, Sobel, Canny, pb-lite", columns=4, height="auto",
+                                               format="png", elem_id="edges_out")
+                        e_text = gr.Markdown(elem_id="edges_text")
+                        e_png = gr.File(label="pb map (PNG, full size)", elem_id="edges_png")
+                        e_inter = gr.Gallery(label="intermediate maps", columns=4, visible=False, format="png",
+                                             elem_id="edges_maps_out")
+                e_btn.click(run_edges, [e_file, e_side, e_tex, e_rad, e_ori, e_wc, e_maps],
+                            [e_gallery, e_inter, e_png, e_text], api_name="edges",
+                            concurrency_id="heavy", concurrency_limit=HEAVY_CONCURRENCY)
+
+            with gr.Tab("Classify", id="classify"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        c_file = gr.File(label=f"Image ({UPLOAD_HINT})", type="filepath", elem_id="classify_in")
+                        preferred = [m for m in ("efficientnet_lite0", "cifar_speedrun") if m in classify_models]
+                        c_models = gr.CheckboxGroup(classify_models, value=preferred or classify_models[:1],
+                                                    label="models",
+                                                    elem_id="classify_models")
+                        if not classify_models:
+                            gr.Markdown("No classifier has trained weights yet.")
+                        c_btn = gr.Button("Classify", variant="primary", elem_id="classify_run")
+                        if examples:
+                            gr.Examples(examples=[[p] for p in examples], inputs=[c_file], label="examples")
+                    with gr.Column(scale=2):
+                        c_prev = gr.Image(label="input", interactive=False, height=240, elem_id="classify_preview")
+                        c_plot = gr.Plot(label="top-5 per model", elem_id="classify_plot")
+                        c_text = gr.Markdown(elem_id="classify_text")
+                        c_json = gr.JSON(label="results", visible=False)
+                c_btn.click(run_classify, [c_file, c_models], [c_prev, c_plot, c_json, c_text], api_name="classify",
+                            concurrency_id="light", concurrency_limit=LIGHT_CONCURRENCY)
+
+            with gr.Tab("Digits", id="digits"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        d_pad = gr.Sketchpad(label="draw a digit", type="numpy", image_mode="RGBA",
+                                             canvas_size=(280, 280), elem_id="digits_pad")
+                        d_models = gr.CheckboxGroup(mnist, value=mnist, label="MNIST models", elem_id="digits_models")
+                        if not mnist:
+                            gr.Markdown("No MNIST model has trained weights yet (lenet5, mnist_cnn).")
+                        d_btn = gr.Button("Predict", variant="primary", elem_id="digits_run")
+                    with gr.Column(scale=2):
+                        d_pre = gr.Image(label="preprocessed (28x28: threshold, invert, centre)", interactive=False,
+                                         height=140, format="png", elem_id="digits_pre")
+                        d_plot = gr.Plot(label="predictions", elem_id="digits_plot")
+                        d_text = gr.Markdown(elem_id="digits_text")
+                        d_maps = gr.Gallery(label="first layers' feature maps", columns=2, format="png",
+                                            elem_id="digits_maps")
+                d_btn.click(run_digits, [d_pad, d_models], [d_pre, d_plot, d_maps, d_text], api_name="digits",
+                            concurrency_id="light", concurrency_limit=LIGHT_CONCURRENCY)
+
+            with gr.Tab("Segment", id="segment"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        g_file = gr.File(label=f"Image ({UPLOAD_HINT})", type="filepath", elem_id="segment_in")
+                        g_model = gr.Dropdown(seg_models, value=seg_models[0] if seg_models else None,
+                                              label="segmentation model", elem_id="segment_model")
+                        if not seg_models:
+                            gr.Markdown("**No trained segmentation model is available yet**: `fcn8s_effnet_lite0` "
+                                        "(CamVid) appears here once its weights are published.",
+                                        elem_id="segment_none")
+                        g_opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="mask opacity",
+                                              elem_id="segment_opacity")
+                        g_btn = gr.Button("Segment", variant="primary", elem_id="segment_run")
+                        if examples:
+                            gr.Examples(examples=[[p] for p in examples], inputs=[g_file], label="examples")
+                    with gr.Column(scale=2):
+                        g_out = gr.Image(label="mask over the photo", interactive=False, format="png",
+                                         elem_id="segment_out")
+                        g_legend = gr.HTML(elem_id="segment_legend")
+                        g_plot = gr.Plot(label="pixel share per class", elem_id="segment_plot")
+                        g_text = gr.Markdown(elem_id="segment_text")
+                        g_state = gr.State()
+                g_btn.click(run_segment, [g_file, g_model, g_opacity], [g_out, g_legend, g_plot, g_state, g_text],
+                            api_name="segment", concurrency_id="heavy", concurrency_limit=HEAVY_CONCURRENCY)
+                g_opacity.release(run_overlay, [g_state, g_opacity], [g_out], api_name="segment_opacity",
+                                  concurrency_id="light", concurrency_limit=LIGHT_CONCURRENCY)
+
+            with gr.Tab("Embeddings", id="embeddings"):
+                with gr.Row():
+                    m_file = gr.Dropdown(emb_files, value=emb_files[0] if emb_files else None,
+                                         label="embeddings file (model / split)", elem_id="tsne_file", scale=3)
+                    m_colour = gr.Radio(["true", "predicted"], value="true", label="colour by", elem_id="tsne_colour",
+                                        scale=1)
+                    m_btn = gr.Button("Show", variant="primary", elem_id="tsne_run", scale=1)
+                m_plot = gr.Plot(label="t-SNE (hover a point to see its image)", elem_id="tsne_plot")
+                m_text = gr.Markdown(elem_id="tsne_text")
+                with gr.Accordion("compute embeddings for a trained CIFAR-10 model", open=not emb_files):
+                    with gr.Row():
+                        m_model = gr.Dropdown(cifar_models, value=cifar_models[0] if cifar_models else None,
+                                              label="model with weights", elem_id="tsne_gen_model")
+                        m_limit = gr.Slider(200, 10000, value=1000, step=100, label="test images")
+                        m_gen = gr.Button("Compute", elem_id="tsne_gen")
+                    if not cifar_models:
+                        gr.Markdown("No CIFAR-10 model has weights yet; `python -m training embed RUN_DIR` writes "
+                                    "an embeddings file from a run folder.")
+                m_btn.click(run_tsne, [m_file, m_colour], [m_plot, m_text], api_name="tsne",
+                            concurrency_id="light", concurrency_limit=LIGHT_CONCURRENCY)
+                for trig in (m_colour.change, m_file.change):
+                    trig(run_tsne, [m_file, m_colour], [m_plot, m_text], api_name=False,
+                         concurrency_id="light", concurrency_limit=LIGHT_CONCURRENCY)
+                m_gen.click(run_generate, [m_model, m_limit], [m_file], api_name="tsne_generate",
+                            concurrency_id="heavy", concurrency_limit=1)
+
+            with gr.Tab("Zoo", id="zoo"):
+                with gr.Row():
+                    z_task = gr.Radio(["all", "classification", "segmentation"], value="all", label="task")
+                    z_pre = gr.Checkbox(label="with weights only", value=False)
+                z_table = gr.Dataframe(headers=zoo_browser.COLUMNS, interactive=False, wrap=True,
+                                       elem_id="zoo_table")
+                with gr.Row():
+                    z_model = gr.Dropdown(all_models, value=None, label="model", elem_id="zoo_model")
+                    z_btn = gr.Button("Show layers", elem_id="zoo_run")
+                z_info = gr.Markdown(elem_id="zoo_info")
+                z_sum = gr.Code(label="layer summary (torchinfo)", language=None, elem_id="zoo_summary")
+                for trig in (z_task.change, z_pre.change):
+                    trig(run_zoo_table, [z_task, z_pre], [z_table], api_name=False)
+                z_btn.click(run_zoo_details, [z_model], [z_info, z_sum], api_name="zoo_model",
+                            concurrency_id="light", concurrency_limit=LIGHT_CONCURRENCY)
+        # The registry table counts every model's parameters (seconds): filled after the page loads,
+        # from a cache that a background thread starts warming when the app is built.
+        demo.load(run_zoo_table, [z_task, z_pre], [z_table], api_name=False)
+    threading.Thread(target=zoo_browser.models_table, name="warm-zoo-table", daemon=True).start()
+    demo.queue(default_concurrency_limit=LIGHT_CONCURRENCY, max_size=QUEUE_SIZE)
+    return demo
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """How the app is served (host and port from the environment; explicit limits)."""
+    allowed = [str(common.data_root() / "pblite-hw0" / "Images")]
+    return {
+        "server_name": os.environ.get("CVZOO_DEMO_HOST", "127.0.0.1"),
+        "server_port": int(os.environ.get("CVZOO_DEMO_PORT", "7860")),
+        "max_file_size": common.MAX_UPLOAD_BYTES,
+        "allowed_paths": allowed,
+        "show_error": True,
+        "ssr_mode": False,
+        "js": HOVER_JS,
+    }
+
+
+def main() -> None:
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("CVZOO_DEMO_THREADS", "2")))
+    logging.basicConfig(level=logging.INFO)
+    build().launch(**launch_kwargs())
+
+
+if __name__ == "__main__":
+    main()

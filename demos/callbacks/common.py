@@ -1,0 +1,227 @@
+"""What every demo callback shares: limits, the image input, the model cache, examples, temp files.
+
+No UI library is imported here (the Gradio and Streamlit files wrap these functions).
+Models are loaded once per process and cached by name (a string key; torch objects are never
+hashed); nothing here touches the network: weights come from the package, ``$CVZOO_WEIGHTS``
+or the local Hugging Face cache, through ``zoo.create_model(name, pretrained=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+import zoo
+from zoo.imageio import ImageLoadError, load_image
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Explicit limits (the Gradio app passes the byte limit to `max_file_size`).
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 20 MB per upload
+MAX_IMAGE_PIXELS = 40_000_000  # 40 megapixels, checked from the header before decoding
+ENSEMBLE = "ensemble"
+
+
+class DemoError(ValueError):
+    """A problem to show the user as a message (bad input, no trained model, ...)."""
+
+
+def data_root() -> Path:
+    """``$CVZOO_DATA``, else ``<repo>/../shared/data`` (the course data sets; may be absent)."""
+    return Path(os.environ.get("CVZOO_DATA", REPO.parent / "shared" / "data"))
+
+
+def runs_root() -> Path:
+    """``$CVZOO_RUNS``, else ``./runs`` (where ``python -m training fit`` writes run folders)."""
+    return Path(os.environ.get("CVZOO_RUNS", "runs"))
+
+
+def read_image(source: Any, notes: list[str] | None = None) -> np.ndarray:
+    """Any upload (path, bytes, PIL image, array, or a Gradio ``ImageEditor`` dict) -> ``(H, W, 3)`` uint8.
+
+    Raises :class:`DemoError` with a message for the user (no image, not an image, too big, ...).
+    """
+    if isinstance(source, dict):  # gr.ImageEditor / gr.Sketchpad value
+        source = source.get("composite") if source.get("composite") is not None else source.get("background")
+    if source is None:
+        raise DemoError("No image: upload one or pick an example first.")
+    try:
+        return load_image(source, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_UPLOAD_BYTES, notes=notes)
+    except ImageLoadError as exc:
+        raise DemoError(str(exc)[0].upper() + str(exc)[1:]) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+
+_LOCK = threading.Lock()
+_MODELS: dict[str, nn.Module] = {}
+
+
+def pretrained_models(task: str, channels: int | None = None) -> list[str]:
+    """Registered models of ``task`` that have published weights (optionally by input channels)."""
+    names = zoo.list_models(task=task, pretrained=True)
+    if channels is not None:
+        names = [n for n in names if zoo.get_spec(n).input_size[0] == channels]
+    return names
+
+
+def _cifar_members() -> list[str]:
+    return [n for n in pretrained_models("classification", 3)
+            if n != ENSEMBLE and zoo.get_spec(n).num_classes == 10 and zoo.get_spec(n).input_size[1] == 32]
+
+
+def classify_choices() -> list[str]:
+    """Models the Classify tab offers: 3-channel classifiers with weights, plus the ensemble of the
+    CIFAR-10 ones when there are at least two (or when ``ensemble`` has weights of its own)."""
+    names = pretrained_models("classification", 3)
+    if ENSEMBLE not in names and len(_cifar_members()) >= 2:
+        names.append(ENSEMBLE)
+    return names
+
+
+def _build(name: str) -> nn.Module:
+    if name == ENSEMBLE and ENSEMBLE not in zoo.list_models(pretrained=True):
+        from zoo.models.ensemble import Ensemble
+
+        members = _cifar_members()
+        if len(members) < 2:
+            raise DemoError("The ensemble needs at least two trained CIFAR-10 models; there are "
+                            f"{len(members)}. Train some with `python -m training fit`.")
+        return Ensemble([get_model(m) for m in members])
+    try:
+        return zoo.create_model(name, pretrained=True)
+    except (LookupError, ValueError, ImportError) as exc:
+        raise DemoError(f"Cannot load {name}'s weights: {exc}") from None
+
+
+def get_model(name: str) -> nn.Module:
+    """The model with its published weights, in eval mode, loaded once per process."""
+    model = _MODELS.get(name)
+    if model is None:
+        with _LOCK:
+            model = _MODELS.get(name)
+            if model is None:
+                model = _build(name).eval()
+                for p in model.parameters():
+                    p.requires_grad_(False)
+                _MODELS[name] = model
+    return model
+
+
+def is_probability_model(model: nn.Module) -> bool:
+    """True for models whose output is already probabilities (the soft-voting ensemble)."""
+    from zoo.models.ensemble import Ensemble
+
+    return isinstance(model, Ensemble)
+
+
+@lru_cache(maxsize=64)
+def get_transform(name: str) -> Callable[[np.ndarray], torch.Tensor]:
+    """The weight's own input transform (``zoo.get_transform``); the ensemble uses its first member's."""
+    if name == ENSEMBLE and ENSEMBLE not in zoo.list_models(pretrained=True):
+        members = _cifar_members()
+        if not members:
+            raise DemoError("No trained CIFAR-10 model for the ensemble.")
+        return zoo.get_transform(members[0])
+    return zoo.get_transform(name)
+
+
+@lru_cache(maxsize=64)
+def class_names(name: str) -> tuple[str, ...]:
+    if name == ENSEMBLE and ENSEMBLE not in zoo.list_models(pretrained=True):
+        members = _cifar_members()
+        return tuple(zoo.get_class_names(members[0])) if members else ()
+    names = tuple(zoo.get_class_names(name))
+    return names or tuple(str(i) for i in range(zoo.get_spec(name).num_classes))
+
+
+def clear_model_cache() -> None:
+    """Forget every loaded model (tests; a long-running app never needs it)."""
+    with _LOCK:
+        _MODELS.clear()
+    get_transform.cache_clear()
+    class_names.cache_clear()
+
+
+# --------------------------------------------------------------------------------------------
+# Examples and files
+# --------------------------------------------------------------------------------------------
+
+# scikit-image's bundled sample photos (public domain or CC0/CC-BY; see skimage.data's docstrings),
+# available offline with the package.
+SKIMAGE_EXAMPLES = ("chelsea", "coffee", "astronaut", "rocket", "camera", "coins")
+
+
+@lru_cache(maxsize=1)
+def example_images() -> tuple[str, ...]:
+    """Paths of example images: scikit-image's samples (written once as PNGs to a cache folder)
+    and the pb-lite course images under ``<data root>/pblite-hw0/Images`` when present."""
+    from PIL import Image
+
+    out: list[str] = []
+    folder = Path(tempfile.gettempdir()) / "cvzoo-demo-examples"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import skimage.data
+    except ImportError:  # the `demo` extra installs scikit-image; without it: course images only
+        skimage = None
+    if skimage is not None:
+        for name in SKIMAGE_EXAMPLES:
+            path = folder / f"{name}.png"
+            if not path.is_file():
+                tmp = folder / f".{name}.{uuid.uuid4().hex}.png"
+                Image.fromarray(getattr(skimage.data, name)()).save(tmp)
+                os.replace(tmp, path)
+            out.append(str(path))
+    hw0 = data_root() / "pblite-hw0" / "Images"
+    if hw0.is_dir():
+        out += sorted((str(p) for p in hw0.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")),
+                      key=lambda s: (len(Path(s).stem), s))
+    return tuple(out)
+
+
+def output_dir() -> Path:
+    """A per-process folder for files offered for download; files older than an hour are removed."""
+    folder = Path(tempfile.gettempdir()) / f"cvzoo-demo-out-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - 3600
+    for p in folder.iterdir():
+        try:
+            if p.stat().st_mtime < cutoff:
+                p.unlink()
+        except OSError:
+            pass
+    return folder
+
+
+def to_u8(x: np.ndarray) -> np.ndarray:
+    """A float map in [0, 1] (or any range, rescaled) as a uint8 grey image."""
+    x = np.asarray(x, dtype=np.float32)
+    lo, hi = float(x.min(initial=0.0)), float(x.max(initial=0.0))
+    if lo < 0 or hi > 1:
+        x = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+    return np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+
+
+def fit_size(image: np.ndarray, max_side: int) -> np.ndarray:
+    """Downscale (area) so the longer side is at most ``max_side``; smaller images are unchanged."""
+    import cv2
+
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image
+    f = max_side / max(h, w)
+    return cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)

@@ -1,0 +1,230 @@
+"""The dashboard's data: training run folders and pb-lite benchmark folders, as plotly figures.
+
+Formats read (written by ``training`` and ``pblite``; see ``training/runs.py`` and
+``training/evaluate.py``):
+
+- a run folder: ``config.json``, ``metrics.jsonl`` (one JSON object an epoch: ``epoch``,
+  ``train_loss``, ``test_loss``, ``train_acc``, ``test_acc``, ...), ``eval/<split>/metrics.json``
+  (``accuracy``, ``per_class_accuracy`` {class: accuracy}) and ``eval/<split>/confusion.npy``
+  (rows true, columns predicted), ``embeddings_<split>.npz``;
+- a pb-lite benchmark folder (``python -m pblite bench-bsds --out DIR``): ``results.json`` =
+  ``{"meta": ..., "results": {method: {"ODS", "OIS", "AP", "ODS_recall", "ODS_precision",
+  "pr_curve": {"recall": [...], "precision": [...]}, "protocol": ...}}}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HOW_TO_TRAIN = (
+    "No training runs found under `{root}`. Make one with, for example:\n\n"
+    "```bash\n"
+    ".venv/bin/python -m training fit lenet5 --data mnist --epochs 2 --out {root}/lenet5_mnist\n"
+    ".venv/bin/python -m training evaluate {root}/lenet5_mnist\n"
+    ".venv/bin/python -m training embed {root}/lenet5_mnist   # t-SNE and misclassified images\n"
+    "```\n\n"
+    "or point the dashboard at another folder (sidebar, or `CVZOO_RUNS=/path`)."
+)
+
+
+def find_runs(root: str | os.PathLike, depth: int = 2) -> list[str]:
+    """Run folders (a ``config.json`` and a ``metrics.jsonl``) under ``root``, up to ``depth`` levels, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for level in range(depth + 1):
+        pattern = "/".join(["*"] * level + ["config.json"]) if level else "config.json"
+        for cfg in root.glob(pattern):
+            if (cfg.parent / "metrics.jsonl").is_file():
+                found.append(str(cfg.parent))
+    return sorted(set(found))
+
+
+def find_pb_results(root: str | os.PathLike, depth: int = 3) -> list[str]:
+    """``results.json`` files of pb-lite benchmarks under ``root`` (those holding PR curves)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    out = []
+    for level in range(depth + 1):
+        for p in root.glob("/".join(["*"] * level + ["results.json"])):
+            try:
+                data = json.loads(p.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict) and any("pr_curve" in v for v in data.get("results", {}).values()
+                                              if isinstance(v, dict)):
+                out.append(str(p))
+    return sorted(set(out))
+
+
+def label(run: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
+    p = Path(run)
+    try:
+        return str(p.relative_to(root)) if root else p.name
+    except ValueError:
+        return p.name
+
+
+def read_config(run: str | os.PathLike) -> dict[str, Any]:
+    try:
+        return json.loads((Path(run) / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def read_metrics(run: str | os.PathLike) -> list[dict[str, Any]]:
+    """The epochs of ``metrics.jsonl``; an unfinished last line (a run being written) is skipped."""
+    path = Path(run) / "metrics.jsonl"
+    rows = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue
+    return rows
+
+
+def eval_splits(run: str | os.PathLike) -> list[str]:
+    ev = Path(run) / "eval"
+    return sorted(p.name for p in ev.iterdir() if (p / "metrics.json").is_file()) if ev.is_dir() else []
+
+
+def read_eval(run: str | os.PathLike, split: str) -> dict[str, Any]:
+    folder = Path(run) / "eval" / split
+    out: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        out = json.loads((folder / "metrics.json").read_text())
+    if (folder / "confusion.npy").is_file():
+        out["confusion"] = np.load(folder / "confusion.npy", allow_pickle=False)
+    return out
+
+
+def class_names_of(run: str | os.PathLike, ev: dict[str, Any] | None = None, k: int | None = None) -> list[str]:
+    cfg = read_config(run)
+    names = cfg.get("classes") or list((ev or {}).get("per_class_accuracy", {}))
+    if k is not None and len(names) != k:
+        names = [str(i) for i in range(k)]
+    return [str(n) for n in names]
+
+
+def summary_rows(runs: list[str], root: str | None = None) -> list[dict[str, Any]]:
+    """One row a run: model, data, recipe, epochs, best and last test accuracy, evaluated accuracy."""
+    rows = []
+    for r in runs:
+        cfg, m = read_config(r), read_metrics(r)
+        accs = [x["test_acc"] for x in m if x.get("test_acc") is not None]
+        splits = eval_splits(r)
+        ev = read_eval(r, splits[0]) if splits else {}
+        rows.append({"run": label(r, root), "model": cfg.get("model"), "data": cfg.get("data"),
+                     "recipe": cfg.get("recipe"), "epochs": len(m),
+                     "best test acc": round(max(accs), 4) if accs else None,
+                     "last test acc": round(accs[-1], 4) if accs else None,
+                     "eval acc": round(ev["accuracy"], 4) if "accuracy" in ev else None})
+    return rows
+
+
+def curves_figure(runs: list[str], root: str | None = None) -> Any:
+    """Loss (left) and accuracy in % (right) per epoch; solid test, dotted train; one colour a run."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy (%)"))
+    for i, r in enumerate(runs):
+        rows = read_metrics(r)
+        colour = qualitative.Plotly[i % len(qualitative.Plotly)]
+        ep = [x.get("epoch") for x in rows]
+        name = label(r, root)
+        for split, dash in (("train", "dot"), ("test", "solid")):
+            for col, key, scale in ((1, f"{split}_loss", 1.0), (2, f"{split}_acc", 100.0)):
+                ys = [x.get(key) * scale if x.get(key) is not None else None for x in rows]
+                if any(y is not None for y in ys):
+                    fig.add_trace(go.Scatter(x=ep, y=ys, mode="lines+markers", name=f"{name} {split}",
+                                             legendgroup=name, line={"color": colour, "dash": dash},
+                                             showlegend=col == 1), row=1, col=col)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(height=420, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
+def confusion_figure(confusion: np.ndarray, names: list[str], title: str = "") -> Any:
+    """Heatmap of the row-normalised confusion matrix (colour) with the counts as text."""
+    import plotly.graph_objects as go
+
+    c = np.asarray(confusion)
+    norm = c / np.maximum(1, c.sum(1, keepdims=True))
+    fig = go.Figure(go.Heatmap(z=norm, x=names, y=names, colorscale="Blues", zmin=0, zmax=1,
+                               text=c.astype(int), texttemplate="%{text}" if len(names) <= 20 else None,
+                               customdata=c, colorbar={"title": "share of true class"},
+                               hovertemplate="true %{y}, predicted %{x}: %{customdata} (%{z:.1%})<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed",
+                      height=max(380, 30 * len(names) + 150), margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
+def per_class_figure(runs: list[str], split: str = "test", root: str | None = None) -> Any:
+    """Grouped bars: accuracy (%) per class, one colour a run (runs without that evaluation are skipped)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for r in runs:
+        ev = read_eval(r, split)
+        pc = ev.get("per_class_accuracy")
+        if pc:
+            fig.add_trace(go.Bar(x=list(pc), y=[100 * v for v in pc.values()], name=label(r, root)))
+    fig.update_layout(barmode="group", yaxis_title="accuracy (%)", xaxis_title="class", height=380,
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+def read_pb_results(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    return json.loads(Path(path).read_text()).get("results", {})
+
+
+def pr_figure(paths: list[str], root: str | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    """BSDS precision-recall curves of every method in every results file (ODS point marked),
+    with iso-F contours; and a table of ODS/OIS/AP with each score's protocol."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    r = np.linspace(0.01, 1, 200)
+    for f in np.arange(0.1, 1.0, 0.1):
+        p = f * r / (2 * r - f)
+        ok = (p > 0) & (p <= 1)
+        fig.add_trace(go.Scatter(x=r[ok], y=p[ok], mode="lines", line={"color": "#ddd", "width": 1},
+                                 hoverinfo="skip", showlegend=False))
+    table = []
+    for path in paths:
+        run = label(Path(path).parent, root)
+        for method, res in read_pb_results(path).items():
+            c = res.get("pr_curve", {})
+            rec, prec = np.asarray(c.get("recall", [])), np.asarray(c.get("precision", []))
+            ok = (rec > 0) | (prec > 0)
+            name = f"{run}: {method} (ODS {res.get('ODS', float('nan')):.3f})"
+            fig.add_trace(go.Scatter(x=rec[ok], y=prec[ok], mode="lines", name=name))
+            if "ODS_recall" in res:
+                fig.add_trace(go.Scatter(x=[res["ODS_recall"]], y=[res["ODS_precision"]], mode="markers",
+                                         marker={"size": 9}, showlegend=False, hoverinfo="skip"))
+            proto = res.get("protocol", {})
+            table.append({"run": run, "method": method, "ODS": res.get("ODS"), "OIS": res.get("OIS"),
+                          "AP": res.get("AP"), "images": res.get("n_images"),
+                          "thresholds": proto.get("thresholds"), "max_dist": proto.get("max_dist"),
+                          "thinning": proto.get("apply_thinning")})
+    fig.update_layout(xaxis={"range": [0, 1], "title": "recall"}, yaxis={"range": [0, 1], "title": "precision"},
+                      height=520, title="BSDS500 boundaries: precision-recall",
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig, table
+
+
+def run_embeddings(run: str | os.PathLike) -> list[str]:
+    """Embeddings files inside a run folder."""
+    return sorted(str(p) for p in Path(run).glob("embeddings*.npz"))

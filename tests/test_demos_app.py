@@ -1,0 +1,157 @@
+"""The Gradio app served on 127.0.0.1 and called through its API with ``gradio_client``, as a script
+would: every tab's endpoint, every kind of bad upload (shown as a message, the app keeps serving)
+and the upload size limit."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import zoo
+from demos.callbacks import common
+from tests.test_demos_callbacks import TinySeg, _drawn_seven, bad_uploads, good_odd_uploads, write_embeddings
+from zoo.classes import CAMVID_CLASSES, CIFAR10_CLASSES
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+gradio_client = pytest.importorskip("gradio_client")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The app with stand-in CIFAR-10, MNIST and segmentation weights and a small embeddings file."""
+    tmp = tmp_path_factory.mktemp("app")
+    write_embeddings(tmp / "embeddings_test.npz")
+    fakes = {"cifar_cnn": list(CIFAR10_CLASSES), "cifar_speedrun": list(CIFAR10_CLASSES),
+             "lenet5": [str(i) for i in range(10)], "mnist_cnn": [str(i) for i in range(10)],
+             "fcn8s": list(CAMVID_CLASSES)}
+    real_list, real_names = zoo.list_models, zoo.get_class_names
+
+    def list_models(pattern=None, *, task=None, pretrained=False):
+        names = real_list(pattern, task=task, pretrained=pretrained)
+        if pretrained:
+            names = sorted(set(names) | {n for n in fakes if n in real_list(pattern, task=task)})
+        return names
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(zoo, "list_models", list_models)
+        mp.setattr(zoo, "get_class_names", lambda n: fakes[n] if n in fakes else real_names(n))
+        mp.setenv("CVZOO_EMBEDDINGS", str(tmp))
+        common.clear_model_cache()
+        torch.manual_seed(0)
+        for name in fakes:
+            common._MODELS[name] = (TinySeg() if name == "fcn8s" else zoo.create_model(name)).eval()
+        from demos import app
+
+        demo = app.build()
+        kw = app.launch_kwargs() | {"server_port": free_port(), "prevent_thread_lock": True, "quiet": True}
+        demo.launch(**kw)
+        try:
+            client = gradio_client.Client(f"http://127.0.0.1:{kw['server_port']}", verbose=False)
+            yield client, tmp
+        finally:
+            demo.close()
+            common.clear_model_cache()
+
+
+def _photo_file(tmp: Path) -> str:
+    import skimage.data
+
+    path = tmp / "chelsea.jpg"
+    if not path.is_file():
+        Image.fromarray(skimage.data.chelsea()).save(path, quality=92)
+    return str(path)
+
+
+def test_api_lists_named_endpoints(served):
+    client, _ = served
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/edges", "/classify", "/digits", "/segment", "/segment_opacity", "/tsne", "/tsne_generate",
+            "/zoo_model"} <= names
+
+
+def test_classify_endpoint(served):
+    client, tmp = served
+    from gradio_client import handle_file
+
+    preview, _fig, results, text = client.predict(handle_file(_photo_file(tmp)),
+                                                 ["efficientnet_lite0", "cifar_cnn", "ensemble"],
+                                                 api_name="/classify")
+    assert [r["model"] for r in results] == ["efficientnet_lite0", "cifar_cnn", "ensemble"]
+    assert results[0]["top"][0][0] in ("Egyptian cat", "tabby", "tiger cat")
+    assert "ms" in text and Path(preview).is_file()
+
+
+def test_edges_endpoint_and_download(served):
+    client, tmp = served
+    from gradio_client import handle_file
+
+    small = tmp / "small.png"
+    Image.open(_photo_file(tmp)).resize((120, 80)).save(small)
+    gallery, maps, png, text = client.predict(handle_file(str(small)), 128, 16, 6, 4, 0.5, True, api_name="/edges")
+    assert [g["caption"] for g in gallery] == ["input", "Sobel", "Canny (soft)", "pb-lite"]
+    assert len(maps["value"]) == 7 and maps["visible"] is True
+    assert np.asarray(Image.open(png)).shape == (80, 120)
+    assert "pb-lite took" in text
+
+
+def test_digits_segment_tsne_zoo_endpoints(served):
+    client, tmp = served
+    from gradio_client import handle_file
+
+    sketch = tmp / "seven.png"
+    Image.fromarray(_drawn_seven()).save(sketch)
+    pre, _fig, maps, text = client.predict({"background": None, "layers": [], "composite": handle_file(str(sketch))},
+                                           ["lenet5", "mnist_cnn"], api_name="/digits")
+    assert np.asarray(Image.open(pre)).shape[:2] == (28, 28) and len(maps) == 4 and "lenet5" in text
+
+    over, legend, _fig, text = client.predict(handle_file(_photo_file(tmp)), "fcn8s", 0.5, api_name="/segment")
+    assert np.asarray(Image.open(over)).shape == (300, 451, 3) and "Sky" in legend
+
+    _fig, text = client.predict(f"{tmp.name}/embeddings_test.npz", "predicted", api_name="/tsne")
+    assert "misclassified" in text
+
+    info, table = client.predict("resnet18_cifar", api_name="/zoo_model")
+    assert "resnet18_cifar" in info and "Total params" in table
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_bad_uploads_are_messages_and_the_app_keeps_serving(served):
+    client, tmp = served
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    expected = {"empty": "0 bytes", "text": "not an image", "truncated": "truncated or corrupt",
+                "huge": "above the limit", "bomb": "decompression bomb"}
+    for kind, path in bad_uploads(tmp).items():
+        for api, args in (("/classify", [["cifar_cnn"]]), ("/segment", ["fcn8s", 0.5])):
+            with pytest.raises(AppError, match=expected[kind]):
+                client.predict(handle_file(str(path)), *args, api_name=api)
+    for kind, path in good_odd_uploads(tmp).items():
+        _, _, results, _ = client.predict(handle_file(str(path)), ["cifar_cnn"], api_name="/classify")
+        assert results[0]["model"] == "cifar_cnn", kind
+    with pytest.raises(AppError, match="No image"):
+        client.predict(None, ["cifar_cnn"], api_name="/classify")
+    _, _, results, _ = client.predict(handle_file(_photo_file(tmp)), ["cifar_cnn"], api_name="/classify")
+    assert results  # still serving
+
+
+def test_upload_size_limit(served):
+    client, tmp = served
+    from gradio_client import handle_file
+
+    big = tmp / "big.png"
+    big.write_bytes(b"\x89PNG" + os.urandom(common.MAX_UPLOAD_BYTES + 1024))
+    with pytest.raises(Exception, match=r"(?i)size|large|413"):
+        client.predict(handle_file(str(big)), ["cifar_cnn"], api_name="/classify")

@@ -1,0 +1,70 @@
+"""The Streamlit dashboard, run headlessly with ``streamlit.testing.v1.AppTest``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.test_demos_callbacks import make_run, write_embeddings
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest
+
+DASHBOARD = str(Path(__file__).resolve().parents[1] / "demos" / "dashboard.py")
+
+
+def _app(root: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("CVZOO_RUNS", str(root))
+    monkeypatch.setenv("CVZOO_EMBEDDINGS", str(root / "no-such-folder"))
+    return AppTest.from_file(DASHBOARD, default_timeout=120)
+
+
+def test_no_runs_says_how_to_make_one(tmp_path, monkeypatch):
+    at = _app(tmp_path / "empty", monkeypatch).run()
+    assert not at.exception
+    text = " ".join(i.value for i in at.info)
+    assert "No training runs found" in text and "python -m training fit" in text
+    assert "python -m pblite bench-bsds" in text  # the PR tab says how to make a benchmark
+
+
+def test_runs_curves_confusion_gallery_tsne_pr(tmp_path, monkeypatch):
+    a = make_run(tmp_path, "cifar_a")
+    make_run(tmp_path, "cifar_b", epochs=5, evaluated=False)
+    write_embeddings(a / "embeddings_test.npz")
+    pb = tmp_path / "pblite-bsds"
+    pb.mkdir()
+    curve = {"recall": [0.9, 0.5], "precision": [0.4, 0.7]}
+    (pb / "results.json").write_text(json.dumps({"results": {"pblite": {
+        "ODS": 0.6, "OIS": 0.6, "AP": 0.5, "ODS_recall": 0.6, "ODS_precision": 0.6, "pr_curve": curve}}}))
+    at = _app(tmp_path, monkeypatch).run()
+    assert not at.exception
+    assert at.multiselect(key="runs").value == ["cifar_a", "cifar_b"]
+    charts = at.get("plotly_chart")
+    # curves, one confusion matrix (cifar_b is not evaluated), per class, t-SNE, PR
+    assert len(charts) == 5
+    infos = " ".join(i.value for i in at.info)
+    assert "cifar_b: not evaluated yet" in infos
+    assert len(at.get("image")) >= 1  # the misclassified gallery
+    summary = at.dataframe[0].value
+    assert list(summary["run"]) == ["cifar_a", "cifar_b"] and summary["epochs"].tolist() == [3, 5]
+
+    at.multiselect(key="runs").set_value(["cifar_b"]).run()
+    assert not at.exception
+    at.radio(key="tsne_colour").set_value("predicted").run()
+    assert not at.exception
+
+
+def test_zoo_browser_layer_summary(tmp_path, monkeypatch):
+    at = _app(tmp_path, monkeypatch).run()
+    at.toggle(key="zoo_on").set_value(True).run()
+    assert not at.exception
+    import zoo
+
+    assert len(at.dataframe[-1].value) == len(zoo.list_models())
+    at.selectbox(key="zoo_model").set_value("lenet5").run()
+    assert not at.exception
+    assert any("Total params" in c.value for c in at.code)
+    at.radio(key="zoo_task").set_value("segmentation").run()
+    assert all(r == "segmentation" for r in at.dataframe[-1].value["task"])

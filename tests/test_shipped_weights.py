@@ -1,0 +1,72 @@
+"""Every weight shipped in the package: loads offline, and re-measures its model card's accuracy."""
+
+import json
+
+import pytest
+import torch
+
+import hubconf
+import zoo
+from zoo.transforms import build_transform
+from zoo.weights import SHIPPED_DIR, sha256_file
+
+SHIPPED = [(name, w) for name in zoo.list_models(pretrained=True) for w in zoo.get_spec(name).weights if w.shipped]
+
+
+def test_some_weights_are_shipped():
+    assert {"lenet5", "mnist_cnn", "fcn8s_effnet_lite0"} <= {name for name, _ in SHIPPED}
+
+
+@pytest.mark.parametrize(("name", "weight"), SHIPPED, ids=[f"{n}.{w.tag}" for n, w in SHIPPED])
+def test_shipped_folder_is_complete_and_declared(name, weight):
+    folder = SHIPPED_DIR / f"{name}.{weight.tag}"
+    assert sha256_file(folder / "model.safetensors") == weight.sha256
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model"] == name and config["tag"] == weight.tag and config["sha256"] == weight.sha256
+    assert config["metrics"] == weight.metrics
+    assert weight.sha256 in (folder / "README.md").read_text()
+
+
+@pytest.mark.parametrize(("name", "weight"), SHIPPED, ids=[f"{n}.{w.tag}" for n, w in SHIPPED])
+def test_hub_entrypoint_loads_shipped_weights(name, weight, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("CVZOO_WEIGHTS", raising=False)
+    model = getattr(hubconf, name)(pretrained=True)
+    assert not model.training
+
+
+@pytest.mark.parametrize(("name", "weight"), SHIPPED, ids=[f"{n}.{w.tag}" for n, w in SHIPPED])
+def test_shipped_accuracy_matches_model_card(name, weight, data_root, tmp_path):
+    if zoo.get_spec(name).task == "segmentation":
+        from training.seg.engine import evaluate_segmentation
+
+        result = evaluate_segmentation(name, weight.dataset, "test", data_root=str(data_root), device="cpu",
+                                       out_dir=tmp_path)
+        assert abs(result["miou"] - weight.metrics["test_miou"]) <= 0.002, result["miou"]
+        return
+    from training.data import load_dataset
+
+    test = load_dataset(weight.dataset, "test", root=data_root)
+    model = zoo.create_model(name, pretrained=weight.tag)
+    transform = build_transform(zoo.get_preprocessing(name), zoo.get_spec(name).input_size[0])
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(test), 500):
+            x = transform(test.images[start:start + 500])
+            correct += (model(x).argmax(1) == test.labels[start:start + 500]).sum().item()
+    accuracy = correct / len(test)
+    assert abs(accuracy - weight.metrics["test_accuracy"]) <= 0.002, accuracy
+
+
+def test_environment_folder_wins_over_shipped(monkeypatch, tmp_path):
+    name, weight = SHIPPED[0]
+    key = f"{name}.{weight.tag}"
+    (tmp_path / key).mkdir()
+    for f in (SHIPPED_DIR / key).iterdir():
+        (tmp_path / key / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setenv("CVZOO_WEIGHTS", str(tmp_path))
+    from zoo.weights import resolve_folder
+
+    assert resolve_folder(zoo.get_spec(name), weight) == tmp_path / key
+    monkeypatch.delenv("CVZOO_WEIGHTS")
+    assert resolve_folder(zoo.get_spec(name), weight) == SHIPPED_DIR / key

@@ -1,0 +1,212 @@
+"""``python -m training`` subcommands: fit, eval, embed, pack, recipes.
+
+    python -m training fit MODEL --data DATASET [--recipe R] [--epochs N] [--out RUN_DIR]
+    python -m training fit --resume RUN_DIR
+    python -m training eval RUN_DIR_OR_MODEL --data DATASET --split test
+    python -m training embed RUN_DIR_OR_MODEL --data cifar10 --split test [-o FILE.npz]
+    python -m training pack cifar10 -o cifar10.npz
+    python -m training ensemble RUN_DIR RUN_DIR ... [--data cifar10]
+    python -m training recipes [--model MODEL]
+
+Under ``torchrun --nproc_per_node N python -m training fit ...`` training runs data-parallel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import sys
+from typing import Any
+
+
+def _value(text: str) -> Any:
+    if "," in text and not text.startswith(("(", "[")):
+        return tuple(_value(t) for t in text.split(","))
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    out = {}
+    for p in pairs:
+        key, sep, val = p.partition("=")
+        if not sep:
+            raise SystemExit(f"error: --set expects KEY=VALUE, got {p!r}")
+        out[key.strip().replace("-", "_")] = _value(val.strip())
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m training", description="Train and evaluate cvzoo models.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    f = sub.add_parser("fit", help="train a model; writes a run folder")
+    f.add_argument("model", nargs="?", help="registry name (default: the recipe's model)")
+    f.add_argument("--data", help="mnist, cifar10, npz:FILE, imagefolder:DIR, ... (default: the recipe's)")
+    f.add_argument("--recipe", help="recipe name (`python -m training recipes` lists them)")
+    f.add_argument("--epochs", type=int)
+    f.add_argument("--batch-size", type=int)
+    f.add_argument("--lr", type=float)
+    f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any recipe field")
+    f.add_argument("--out", help="run folder (default: $CVZOO_RUNS or ./runs, then MODEL_DATA_TIME)")
+    f.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--data-root", help="data root (default: $CVZOO_DATA, else ../shared/data)")
+    f.add_argument("--device", help="auto, cpu, cuda, mps (default: the recipe's)")
+    f.add_argument("--pretrained", help="start from a run folder or a zoo weight ('default' for the default)")
+    f.add_argument("--freeze-backbone", action="store_true", help="train only the (replaced) head")
+    f.add_argument("--num-classes", type=int, help="classes of the new head (default: the data set's)")
+    f.add_argument("--train-limit", type=int, help="use only this many training images")
+    f.add_argument("--test-limit", type=int, help="use only this many test images")
+    f.add_argument("--no-progress", action="store_true")
+
+    e = sub.add_parser("eval", help="evaluate a run folder or a registry model; writes eval/<split>/")
+    e.add_argument("target", metavar="RUN_DIR_OR_MODEL")
+    e.add_argument("--data", help="data set (default: the run's)")
+    e.add_argument("--split", default="test", choices=("train", "test", "val"))
+    e.add_argument("--data-root")
+    e.add_argument("--device")
+    e.add_argument("--limit", type=int)
+    e.add_argument("--out", help="output folder (default: RUN_DIR/eval/SPLIT)")
+    e.add_argument("--tta-flip", action="store_true", help="segmentation: average logits with the flipped image")
+
+    m = sub.add_parser("embed", help="export penultimate features, t-SNE and thumbnails to one .npz")
+    m.add_argument("target", metavar="RUN_DIR_OR_MODEL")
+    m.add_argument("--data", help="data set (default: the run's)")
+    m.add_argument("--split", default="test", choices=("train", "test", "val"))
+    m.add_argument("--data-root")
+    m.add_argument("--device")
+    m.add_argument("--limit", type=int)
+    m.add_argument("-o", "--out", help="output file (default: RUN_DIR/embeddings_SPLIT.npz)")
+
+    p = sub.add_parser("pack", help="write a data set's train and test splits to one compressed .npz")
+    p.add_argument("data")
+    p.add_argument("-o", "--out", required=True)
+    p.add_argument("--data-root")
+
+    en = sub.add_parser("ensemble", help="accuracy of averaged softmax probabilities of several run folders")
+    en.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    en.add_argument("--data", help="data set (default: the first run's)")
+    en.add_argument("--split", default="test", choices=("train", "test", "val"))
+    en.add_argument("--weights", type=float, nargs="+")
+    en.add_argument("--data-root")
+    en.add_argument("--device")
+    en.add_argument("--limit", type=int)
+    en.add_argument("--out", help="folder for ensemble.json")
+
+    x = sub.add_parser("export", help="write a run's weights folder (model.safetensors, config.json, model card)")
+    x.add_argument("run_dir")
+    x.add_argument("-o", "--out", required=True, help="the weights folder to write")
+    x.add_argument("--tag", help="weight tag (default: the data set), the id is MODEL.TAG")
+    x.add_argument("--half", action="store_true", help="store floating-point tensors as fp16")
+    x.add_argument("--org", help="Hugging Face organisation of the repo id (default: zoo.weights.HUB_ORG)")
+
+    u = sub.add_parser("publish", help="upload a weights folder to the Hugging Face Hub")
+    u.add_argument("folder")
+    u.add_argument("--repo-id", required=True, help="ORG/NAME")
+    u.add_argument("--private", action="store_true")
+    u.add_argument("--revision-notes", help="commit description")
+    u.add_argument("--dry-run", action="store_true", help="show what would be uploaded; call nothing")
+
+    r = sub.add_parser("recipes", help="list the recipes")
+    r.add_argument("--model")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    import zoo
+    from training.data import DatasetNotFoundError
+    from training.engine import ConfigError
+    from training.recipes import UnknownRecipeError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (ConfigError, DatasetNotFoundError, UnknownRecipeError, zoo.UnknownModelError, ValueError,
+            TypeError) as exc:
+        if os.environ.get("CVZOO_DEBUG"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "fit":
+        from training.engine import fit
+
+        overrides = _overrides(args.set)
+        for key in ("batch_size", "lr"):
+            if getattr(args, key) is not None:
+                overrides[key] = getattr(args, key)
+        kwargs = {"num_classes": args.num_classes} if args.num_classes else {}
+        if not args.resume and not args.model and not args.recipe:
+            raise SystemExit("error: give a MODEL (and --data) or a --recipe, or --resume RUN_DIR")
+        if not args.resume and args.model and not args.data and not args.recipe:
+            raise SystemExit("error: give --data (or a --recipe that names its data set)")
+        res = fit(args.model, args.data, args.recipe, out=args.out, epochs=args.epochs, seed=args.seed,
+                  data_root=args.data_root, device=args.device, overrides=overrides, model_kwargs=kwargs,
+                  train_limit=args.train_limit, test_limit=args.test_limit, pretrained=args.pretrained,
+                  freeze=args.freeze_backbone, resume=args.resume, progress=not args.no_progress)
+        print(json.dumps({"run_dir": str(res.run_dir), **res.metrics}))
+        return 0
+    if args.command == "eval":
+        from training.evaluate import evaluate
+        from training.seg.engine import evaluate_segmentation, is_segmentation_target
+
+        if is_segmentation_target(args.target, args.data):
+            res = evaluate_segmentation(args.target, args.data, args.split, data_root=args.data_root,
+                                        limit=args.limit, device=args.device, out_dir=args.out,
+                                        tta_flip=args.tta_flip)
+            print(json.dumps({k: v for k, v in res.items() if k != "per_class_accuracy"}))
+            return 0
+        res = evaluate(args.target, args.data, args.split, data_root=args.data_root, limit=args.limit,
+                       device=args.device, out_dir=args.out)
+        print(json.dumps({k: v for k, v in res.items() if k != "per_class_accuracy"}))
+        return 0
+    if args.command == "embed":
+        from training.embed import embed
+
+        path = embed(args.target, args.data, args.split, out=args.out, data_root=args.data_root,
+                     limit=args.limit, device=args.device)
+        print(path)
+        return 0
+    if args.command == "pack":
+        from training.data import pack
+
+        print(pack(args.data, args.out, root=args.data_root))
+        return 0
+    if args.command == "ensemble":
+        from training.evaluate import evaluate_ensemble
+
+        res = evaluate_ensemble(args.runs, args.data, args.split, weights=args.weights, data_root=args.data_root,
+                                limit=args.limit, device=args.device, out_dir=args.out)
+        print(json.dumps(res))
+        return 0
+    if args.command == "export":
+        from training.export import export
+        from zoo.weights import HUB_ORG
+
+        cfg = export(args.run_dir, args.out, tag=args.tag, half=args.half, org=args.org or HUB_ORG)
+        print(json.dumps({"folder": args.out, "sha256": cfg["sha256"], "metrics": cfg["metrics"]}))
+        return 0
+    if args.command == "publish":
+        from training.publish import publish
+
+        res = publish(args.folder, args.repo_id, private=args.private, notes=args.revision_notes,
+                      dry_run=args.dry_run)
+        print(json.dumps(res))
+        if not args.dry_run:
+            print(f"pin this revision in the registry entry: revision={res['commit']!r}")
+        return 0
+    if args.command == "recipes":
+        from training.recipes import RECIPES
+
+        for name, r in sorted(RECIPES.items()):
+            if args.model is None or r.model == args.model:
+                print(f"{name:32s} {r.model:16s} {r.data:8s} {r.epochs:4d} ep  {r.notes.split('.')[0]}")
+        return 0
+    raise AssertionError(args.command)

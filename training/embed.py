@@ -1,0 +1,143 @@
+"""Penultimate-layer embeddings with a 2-D t-SNE, in one versioned ``.npz`` file.
+
+Writer: :func:`embed` (``python -m training embed RUN_DIR_OR_MODEL --data cifar10 --split test``).
+Reader: :func:`read_embeddings`. The file holds (N images):
+
+========================  =====================  ==================================================
+key                       shape, dtype           meaning
+========================  =====================  ==================================================
+``format_version``        (), int                ``EMBEDDINGS_FORMAT_VERSION``
+``features``              N×D float32            the head's input (penultimate layer)
+``coords``                N×2 float32            t-SNE of ``features`` (openTSNE, else scikit-learn)
+``labels``, ``predictions``  N int64             true and predicted class indices
+``confidence``            N float32              softmax probability of the prediction
+``thumbnails``            N×h×w×C uint8          the images, at most 32 px a side
+``classes``               K str                  class names
+``meta``                  () str (JSON)          model, run, data, split, tsne method and seconds, created
+========================  =====================  ==================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from training.data import _atomic_savez, load_dataset
+
+EMBEDDINGS_FORMAT_VERSION = 1
+
+
+@dataclass
+class Embeddings:
+    features: np.ndarray
+    coords: np.ndarray
+    labels: np.ndarray
+    predictions: np.ndarray
+    confidence: np.ndarray
+    thumbnails: np.ndarray
+    classes: list[str]
+    meta: dict[str, Any]
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.labels == self.predictions).mean())
+
+
+def tsne_2d(features: np.ndarray, seed: int = 0, n_jobs: int = 2) -> tuple[np.ndarray, str]:
+    """2-D t-SNE (PCA to 50 dimensions first when wider); openTSNE (FFT-accelerated) for 2,000 points
+    or more when installed, scikit-learn otherwise (faster for small sets)."""
+    x = features.astype(np.float32)
+    if x.shape[1] > 50:
+        from sklearn.decomposition import PCA
+
+        x = PCA(50, random_state=seed).fit_transform(x).astype(np.float32)
+    try:
+        if len(x) < 2000:
+            raise ImportError
+        from openTSNE import TSNE
+
+        return np.asarray(TSNE(n_jobs=n_jobs, random_state=seed).fit(x), dtype=np.float32), "openTSNE"
+    except ImportError:
+        from sklearn.manifold import TSNE as SkTSNE
+
+        perplexity = min(30.0, max(2.0, (len(x) - 1) / 3))
+        tsne = SkTSNE(init="pca", random_state=seed, perplexity=perplexity, max_iter=500 if len(x) < 500 else 1000)
+        return tsne.fit_transform(x).astype(np.float32), "scikit-learn"
+
+
+def _thumbnails(images: torch.Tensor, max_side: int = 32) -> np.ndarray:
+    h, w = images.shape[-2:]
+    if max(h, w) > max_side:
+        s = max_side / max(h, w)
+        images = F.interpolate(images.float(), size=(round(h * s), round(w * s)), mode="bilinear",
+                               antialias=True).round().clamp(0, 255).to(torch.uint8)
+    return images.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def embed(target: str | os.PathLike, data: str | None = None, split: str = "test", *,
+          out: str | os.PathLike | None = None, data_root: str | None = None, limit: int | None = None,
+          device: str | None = None, batch_size: int = 500, seed: int = 0) -> Path:
+    """Write the embeddings file of a run folder or registry model over ``data``/``split``."""
+    from training import runs
+    from training.data import BatchLoader
+    from training.engine import ConfigError, find_head, pick_device
+    from training.evaluate import load_model_for_eval, make_preprocess
+
+    path = Path(target)
+    if path.is_dir() and data is None:
+        data = runs.read_config(path)["data"]
+    if data is None:
+        raise ConfigError("give --data for a registry model")
+    ds = load_dataset(data, split, root=data_root).subset(limit, seed)
+    model, cfg = load_model_for_eval(target, len(ds.classes))
+    dev = pick_device(device)
+    model = model.to(dev).eval()
+    _, head = find_head(model)
+    captured: list[torch.Tensor] = []
+    hook = head.register_forward_pre_hook(lambda _m, inp: captured.append(inp[0].detach().float().flatten(1).cpu()))
+    loader = BatchLoader(ds, batch_size, train=False, preprocess=make_preprocess(cfg), device=dev)
+    t0 = time.perf_counter()
+    logits = []
+    try:
+        with torch.no_grad():
+            for x, _ in loader:
+                logits.append(model(x).float().cpu())
+    finally:
+        hook.remove()
+    t_features = time.perf_counter() - t0
+    features = torch.cat(captured).numpy()
+    probs = torch.cat(logits).softmax(1)
+    conf, pred = probs.max(1)
+    t1 = time.perf_counter()
+    coords, method = tsne_2d(features, seed)
+    t_tsne = time.perf_counter() - t1
+    meta = {"model": cfg["model"], "run": str(path) if path.is_dir() else None, "data": data, "split": split,
+            "images": len(ds), "tsne": method, "features_seconds": round(t_features, 2),
+            "tsne_seconds": round(t_tsne, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    out_path = Path(out) if out else (path / f"embeddings_{split}.npz" if path.is_dir()
+                                      else Path(f"embeddings_{cfg['model']}_{split}.npz"))
+    _atomic_savez(out_path, compressed=True, format_version=np.asarray(EMBEDDINGS_FORMAT_VERSION),
+                  features=features.astype(np.float32), coords=coords, labels=ds.labels.numpy(),
+                  predictions=pred.numpy(), confidence=conf.numpy().astype(np.float32),
+                  thumbnails=_thumbnails(ds.images), classes=np.asarray(ds.classes), meta=np.asarray(json.dumps(meta)))
+    return out_path
+
+
+def read_embeddings(path: str | os.PathLike) -> Embeddings:
+    """Read a file written by :func:`embed`; a newer format version raises ``ValueError``."""
+    with np.load(path, allow_pickle=False) as z:
+        version = int(z["format_version"])
+        if version > EMBEDDINGS_FORMAT_VERSION:
+            raise ValueError(f"{path}: embeddings format {version} is newer than this reader "
+                             f"({EMBEDDINGS_FORMAT_VERSION})")
+        return Embeddings(features=z["features"], coords=z["coords"], labels=z["labels"],
+                          predictions=z["predictions"], confidence=z["confidence"], thumbnails=z["thumbnails"],
+                          classes=[str(c) for c in z["classes"]], meta=json.loads(str(z["meta"])))

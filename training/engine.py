@@ -1,0 +1,496 @@
+"""The training loop: a registry name, a data set and a recipe in; a run folder out.
+
+One loop for every classification recipe; the loss and the metrics come from a *task* object
+(:class:`ClassificationTask`), so segmentation can plug its own in. Features: device
+auto-detection (CUDA, MPS, CPU), bf16 autocast and channels_last on CUDA, optional
+``torch.compile``, Nesterov SGD or AdamW, one-cycle / cosine / constant schedules, label
+smoothing, gradient clipping, an EMA of the weights, per-epoch metrics and an atomic
+checkpoint, exact resume, and DistributedDataParallel under ``torchrun`` (gloo on CPU, NCCL on
+CUDA; rank 0 alone logs, evaluates and writes).
+
+Repeatability: every epoch re-seeds the global RNG, the sampler and the augmentation generator
+from ``(seed, epoch)``, and the checkpoint holds the model, optimiser, scheduler and EMA, so a
+run resumed from epoch k ends bit-for-bit where the uninterrupted run ends (on the same
+hardware and thread count).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib
+import inspect
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training import runs
+from training.data import ArrayDataset, Augment, BatchLoader, Preprocess, load_dataset
+from training.recipes import Recipe, default_recipe, get_recipe
+
+
+class ConfigError(ValueError):
+    """A bad combination of model, data set and recipe; the message says what to change."""
+
+
+# ----------------------------------------------------------------------------- device
+
+
+def pick_device(request: str | None = "auto") -> torch.device:
+    """``auto``: CUDA if available, else Apple MPS, else CPU."""
+    if request in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(request)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("the recipe asks for CUDA but no GPU is available; pass --device cpu (slow) or use a "
+                          "_cpu recipe")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return dev
+
+
+def dist_info() -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+# ----------------------------------------------------------------------------- task
+
+
+class ClassificationTask:
+    """Cross-entropy loss and accuracy / confusion metrics."""
+
+    def __init__(self, num_classes: int, label_smoothing: float = 0.0) -> None:
+        self.num_classes, self.label_smoothing = num_classes, label_smoothing
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output.float(), target, label_smoothing=self.label_smoothing)
+
+    def meter(self) -> ClassificationMeter:
+        return ClassificationMeter(self.num_classes)
+
+
+class ClassificationMeter:
+    def __init__(self, num_classes: int) -> None:
+        self.confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+        self.loss_sum, self.count = 0.0, 0
+
+    def update(self, output: torch.Tensor, target: torch.Tensor, loss: torch.Tensor | float) -> None:
+        n = len(target)
+        self.loss_sum += float(loss) * n
+        self.count += n
+        pred = output.detach().argmax(1).cpu()
+        k = self.confusion.shape[0]
+        self.confusion += torch.bincount(target.cpu() * k + pred, minlength=k * k).view(k, k)
+
+    def compute(self) -> dict[str, float]:
+        correct = self.confusion.diag().sum().item()
+        return {"loss": self.loss_sum / max(1, self.count), "acc": correct / max(1, self.count)}
+
+
+# ----------------------------------------------------------------------------- model set-up
+
+
+def _builder_params(name: str) -> set[str]:
+    import zoo
+
+    return set(inspect.signature(zoo.get_spec(name).builder).parameters)
+
+
+def find_head(model: nn.Module) -> tuple[str, nn.Linear]:
+    """The classification head: the last ``nn.Linear`` registered in the model."""
+    linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ConfigError(f"{type(model).__name__} has no nn.Linear head to replace or keep trainable")
+    return linears[-1]
+
+
+def plan_input(model_name: str, data: ArrayDataset, recipe: Recipe,
+               model_kwargs: dict[str, Any]) -> tuple[Preprocess, dict[str, Any]]:
+    """How the data's images become the model's input, and the builder arguments that make them fit."""
+    import zoo
+
+    spec = zoo.get_spec(model_name)
+    if spec.task != "classification":
+        raise ConfigError(f"{model_name} is a {spec.task} model; `fit` trains classification models")
+    kwargs = {**recipe.model_kwargs, **model_kwargs}
+    params = _builder_params(model_name)
+    c_model = spec.input_size[0]
+    c_data = data.images.shape[1]
+    channels = None
+    if c_data != kwargs.get("in_chans", c_model):
+        if "in_chans" in params and "in_chans" not in kwargs:
+            kwargs["in_chans"] = c_data
+        else:
+            channels = kwargs.get("in_chans", c_model)
+    if "num_classes" in params and "num_classes" not in kwargs and len(data.classes) != spec.num_classes:
+        kwargs["num_classes"] = len(data.classes)
+    c_in = kwargs.get("in_chans", channels or c_data)
+    mean, std = spec.preprocessing.mean, spec.preprocessing.std
+    if len(mean) != c_in:
+        mean, std = (sum(mean) / len(mean),) * c_in, (sum(std) / len(std),) * c_in
+    size = tuple(recipe.input_size) if recipe.input_size else None
+    pre = Preprocess(mean=tuple(mean), std=tuple(std), size=size, pad=recipe.input_pad, channels=channels)
+    return pre, kwargs
+
+
+def check_fit(model: nn.Module, model_name: str, data: ArrayDataset, pre: Preprocess) -> None:
+    """Run two images through the model; a shape error becomes a clear :class:`ConfigError`."""
+    import zoo
+
+    x = pre(data.images[:2])
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except RuntimeError as exc:
+        c, h, w = zoo.get_spec(model_name).input_size
+        raise ConfigError(
+            f"{model_name} expects {c}x{h}x{w} inputs; {data.name} gives {'x'.join(map(str, data.image_shape))}, "
+            f"which becomes {'x'.join(map(str, x.shape[1:]))} after the recipe's input adaptation and does not fit "
+            f"({str(exc).splitlines()[0]}). Use a recipe for this model and data set, or set input_pad / input_size "
+            "(e.g. --set input_size=32,32)."
+        ) from None
+    finally:
+        model.train(was_training)
+    if out.ndim != 2 or out.shape[1] < len(data.classes):
+        raise ConfigError(f"{model_name} gives outputs of shape {tuple(out.shape)}; {data.name} has "
+                          f"{len(data.classes)} classes (pass --num-classes)")
+
+
+def build_model(model_name: str, kwargs: dict[str, Any], pretrained: str | None, num_classes: int) -> nn.Module:
+    """The model, optionally from pretrained weights (a run folder or a zoo weight), with its head
+    replaced when the class count differs (transfer learning)."""
+    import zoo
+
+    if not pretrained:
+        return zoo.create_model(model_name, **kwargs)
+    if Path(pretrained).is_dir() and (Path(pretrained) / runs.CHECKPOINT).is_file():  # a run folder
+        model = runs.load_run(pretrained).train()
+    else:
+        base = {k: v for k, v in kwargs.items() if k != "num_classes"}
+        model = zoo.create_model(model_name, pretrained=True if pretrained == "default" else pretrained, **base)
+    name, head = find_head(model)
+    if head.out_features != num_classes:
+        new = nn.Linear(head.in_features, num_classes, bias=head.bias is not None)
+        parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+        setattr(parent, name.rpartition(".")[2], new)
+    return model
+
+
+def freeze_backbone(model: nn.Module) -> list[str]:
+    """Freeze every parameter except the head's; BatchNorm layers of the backbone stay in eval mode."""
+    head_name, head = find_head(model)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in head.parameters():
+        p.requires_grad_(True)
+    return [f"{head_name}.{n}" for n, _ in head.named_parameters()]
+
+
+class EMA:
+    """Exponential moving average of a model's weights (buffers copied)."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(model).eval()
+        self.decay = decay
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for e, m in zip(self.module.state_dict().values(), model.state_dict().values(), strict=True):
+            if e.dtype.is_floating_point:
+                e.lerp_(m, 1 - self.decay)
+            else:
+                e.copy_(m)
+
+
+def make_optimizer(model: nn.Module, r: Recipe) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": r.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if r.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum, nesterov=r.momentum > 0)
+    if r.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=r.lr)
+    if r.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=r.lr)
+    raise ConfigError(f"unknown optimizer {r.optimizer!r}; use sgd, adamw or adam")
+
+
+def lr_factor(r: Recipe, total_steps: int, steps_per_epoch: int) -> Callable[[int], float]:
+    if r.schedule == "constant":
+        return lambda step: 1.0
+    if r.schedule == "onecycle":
+        up = max(1, int(r.warmup * total_steps))
+
+        def onecycle(step: int) -> float:
+            if step < up:
+                return 0.04 + 0.96 * step / up
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - up) / max(1, total_steps - up))))
+
+        return onecycle
+    if r.schedule == "cosine":
+        up = int(r.warmup * steps_per_epoch)
+
+        def cosine(step: int) -> float:
+            if step < up:
+                return (step + 1) / up
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - up) / max(1, total_steps - up))))
+
+        return cosine
+    raise ConfigError(f"unknown schedule {r.schedule!r}; use onecycle, cosine or constant")
+
+
+def sample_transform(r: Recipe) -> Callable | None:
+    """The course's per-sample augmentations (rotation, colour jitter) as torchvision v2 transforms."""
+    from torchvision.transforms import v2
+
+    ts: list[Any] = []
+    if r.rotate:
+        ts.append(v2.RandomRotation(r.rotate))
+    if r.jitter:
+        b, c, s, h = r.jitter
+        ts.append(v2.ColorJitter(brightness=b, contrast=c, saturation=s, hue=h))
+    return v2.Compose(ts) if ts else None
+
+
+# ----------------------------------------------------------------------------- evaluation pass
+
+
+@torch.no_grad()
+def run_eval(model: nn.Module, loader: BatchLoader, task: ClassificationTask, amp: contextlib.AbstractContextManager,
+             tta_flip: bool = False) -> tuple[dict[str, float], ClassificationMeter, torch.Tensor]:
+    """Loss, accuracy, the meter and all logits (CPU) of ``model`` over ``loader``."""
+    model.eval()
+    meter, outs = task.meter(), []
+    for x, y in loader:
+        with amp:
+            out = model(x).float()
+            if tta_flip:
+                out = 0.5 * (out + model(x.flip(-1)).float())
+        meter.update(out, y, task.loss(out, y))
+        outs.append(out.cpu())
+    return meter.compute(), meter, torch.cat(outs) if outs else torch.empty(0)
+
+
+# ----------------------------------------------------------------------------- fit
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+
+
+def _resolve_recipe(model: str | None, data: str | None, recipe: Recipe | str | None) -> Recipe:
+    if isinstance(recipe, Recipe):
+        return recipe
+    if recipe:
+        return get_recipe(recipe)
+    if model is None or data is None:
+        raise ConfigError("give a model and a data set, or a recipe")
+    return default_recipe(model, data)
+
+
+def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str | None = None, *,
+        out: str | os.PathLike | None = None, epochs: int | None = None, seed: int = 0,
+        data_root: str | None = None, device: str | None = None, overrides: dict[str, Any] | None = None,
+        model_kwargs: dict[str, Any] | None = None, train_limit: int | None = None, test_limit: int | None = None,
+        pretrained: str | None = None, freeze: bool = False, resume: str | os.PathLike | None = None,
+        progress: bool = True, evaluate_at_end: bool = True,
+        callbacks: Sequence[Callable[[int, dict[str, Any]], None]] = ()) -> FitResult:
+    """Train ``model`` on ``data`` with ``recipe`` and write a run folder; see the module docstring.
+
+    ``resume`` is a run folder: its config is read back and training continues after its last
+    checkpoint. ``callbacks`` are called as ``fn(epoch, metrics_row)`` after each epoch on rank 0.
+    """
+    import zoo
+    from training.seg.engine import fit_segmentation, is_segmentation
+
+    if is_segmentation(model, data, recipe, resume):  # task "segmentation": same contract, its own loop
+        return fit_segmentation(model, data, recipe, out=out, epochs=epochs, seed=seed, data_root=data_root,
+                                device=device, overrides=overrides, model_kwargs=model_kwargs,
+                                train_limit=train_limit, test_limit=test_limit, pretrained=pretrained, freeze=freeze,
+                                resume=resume, progress=progress, evaluate_at_end=evaluate_at_end,
+                                callbacks=callbacks)
+    rank, world = dist_info()
+    start_epoch, ckpt = 0, None
+    if resume:
+        run_dir = Path(resume)
+        cfg = runs.read_config(run_dir)
+        r = Recipe.from_dict(cfg["recipe_fields"])
+        model, data, seed = cfg["model"], cfg["data"], cfg["seed"]
+        model_kwargs, pretrained, freeze = cfg.get("model_kwargs", {}), None, cfg.get("freeze_backbone", False)
+        train_limit, test_limit = cfg.get("train_limit"), cfg.get("test_limit")
+        data_root = data_root or cfg.get("data_root")
+        device = device or cfg.get("device_request")
+        if (run_dir / runs.CHECKPOINT).is_file():
+            ckpt = runs.load_checkpoint(run_dir)
+            start_epoch = int(ckpt["epoch"])
+    else:
+        r = _resolve_recipe(model, data, recipe)
+        model, data = model or r.model, data or r.data
+        if overrides or epochs:
+            r = r.override(**{**(overrides or {}), "epochs": epochs})
+        try:
+            zoo.get_spec(model)
+        except KeyError as exc:
+            raise ConfigError(str(exc)) from None
+        if r.model != model and recipe is not None:
+            raise ConfigError(f"recipe {r.name!r} is for {r.model}, not {model}; list recipes with "
+                              "`python -m training recipes`")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        runs_root = Path(os.environ.get("CVZOO_RUNS", "runs"))
+        run_dir = Path(out) if out else runs_root / f"{model}_{data.split(':')[0]}_{stamp}"
+    if r.runner:
+        if world > 1 or resume:
+            raise ConfigError(f"recipe {r.name} has its own loop ({r.runner}); it runs in one process, without resume")
+        mod, fn = r.runner.split(":")
+        acc = getattr(importlib.import_module(mod), fn)(run_dir, device=device or "cpu", epochs=epochs)
+        return FitResult(run_dir, {"test_acc": acc})
+
+    dev = pick_device(device or r.device)
+    if r.threads and dev.type == "cpu":
+        torch.set_num_threads(r.threads)
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    channels_last = r.channels_last if r.channels_last is not None else dev.type == "cuda"
+    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" and r.bf16
+           else contextlib.nullcontext())
+
+    train = load_dataset(data, "train", root=data_root).subset(train_limit, seed)
+    test = load_dataset(data, "test", root=data_root).subset(test_limit, seed)
+    pre, kwargs = plan_input(model, train, r, model_kwargs or {})
+    torch.manual_seed(seed)
+    net = build_model(model, kwargs, pretrained, len(train.classes))
+    check_fit(net, model, train, pre)
+    head_params = freeze_backbone(net) if freeze else None
+    net = net.to(dev)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    ema = EMA(net, r.ema) if r.ema else None
+    train_net: nn.Module = net
+    if world > 1:
+        train_net = nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
+    if r.compile:
+        train_net = torch.compile(train_net)
+
+    task = ClassificationTask(len(train.classes), r.label_smoothing)
+    loader = BatchLoader(train, r.batch_size, train=True, preprocess=pre, augment=Augment(r.crop_pad, r.pad_mode,
+                         r.flip, r.cutout), sample_transform=sample_transform(r), seed=seed, device=dev, rank=rank,
+                         world_size=world, channels_last=channels_last)
+    test_loader = BatchLoader(test, max(256, r.batch_size), train=False, preprocess=pre, device=dev,
+                              channels_last=channels_last)
+    if len(loader) == 0:
+        raise ConfigError(f"{len(train)} training images make no batch of {r.batch_size} (drop_last)")
+    optimizer = make_optimizer(net, r)
+    total_steps = r.epochs * len(loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(r, total_steps, len(loader)))
+    if ckpt is not None:
+        net.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if ema is not None and ckpt.get("ema"):
+            ema.module.load_state_dict(ckpt["ema"])
+
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            runs.truncate_metrics(run_dir, start_epoch)
+        else:
+            (run_dir / runs.METRICS).unlink(missing_ok=True)
+            runs.write_config(run_dir, {
+                "model": model, "model_kwargs": kwargs, "recipe": r.name, "recipe_fields": r.to_dict(),
+                "data": data, "data_root": str(data_root) if data_root else None, "seed": seed,
+                "classes": train.classes, "task": "classification", "device": str(dev), "device_request": device,
+                "world_size": world, "threads": torch.get_num_threads(), "train_limit": train_limit,
+                "test_limit": test_limit, "train_size": len(train), "test_size": len(test),
+                "pretrained": pretrained, "freeze_backbone": freeze, "trainable_head": head_params,
+                "preprocess": {"mean": pre.mean, "std": pre.std, "size": pre.size, "pad": pre.pad,
+                               "channels": pre.channels},
+                "num_params": sum(p.numel() for p in net.parameters()),
+            })
+
+    row: dict[str, Any] = {}
+    t_run = time.perf_counter()
+    prior = runs.read_metrics(run_dir)[-1]["elapsed_s"] if resume and start_epoch and rank == 0 else 0.0
+    for epoch in range(start_epoch, r.epochs):
+        torch.manual_seed(seed * 1_000_003 + epoch)
+        loader.set_epoch(epoch)
+        train_net.train()
+        if freeze:  # a frozen backbone keeps its BatchNorm statistics
+            net.eval()
+            find_head(net)[1].train()
+        meter = task.meter()
+        t0 = time.perf_counter()
+        batches = loader
+        if progress and rank == 0:
+            from tqdm import tqdm
+
+            batches = tqdm(loader, desc=f"epoch {epoch + 1}/{r.epochs}", leave=False, mininterval=2)
+        for x, y in batches:
+            with amp:
+                out = train_net(x)
+                loss = task.loss(out, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if r.grad_clip:
+                nn.utils.clip_grad_norm_(net.parameters(), r.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            if ema is not None:
+                ema.update(net)
+            meter.update(out, y, loss.item())
+        train_time = time.perf_counter() - t0
+        train_m = meter.compute()
+        if rank == 0:
+            eval_net = ema.module if ema is not None else net
+            test_m, _, _ = run_eval(eval_net, test_loader, task, amp, r.tta_flip)
+            row = {"epoch": epoch + 1, "train_loss": train_m["loss"], "train_acc": train_m["acc"],
+                   "test_loss": test_m["loss"], "test_acc": test_m["acc"], "lr": optimizer.param_groups[0]["lr"],
+                   "epoch_time_s": round(train_time, 3),
+                   "train_images_per_s": round(len(loader) * loader.local_batch * world / train_time, 1),
+                   "elapsed_s": round(prior + time.perf_counter() - t_run, 3)}
+            runs.append_metrics(run_dir, row)
+            runs.save_checkpoint(run_dir, {
+                "model": runs.unwrap(net).state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "ema": ema.module.state_dict() if ema else None,
+                "epoch": epoch + 1, "rng": {"torch": torch.get_rng_state()}, "recipe": r.name,
+            })
+            print(f"epoch {epoch + 1}/{r.epochs} train_loss {row['train_loss']:.4f} train_acc "
+                  f"{row['train_acc']:.4f} test_loss {row['test_loss']:.4f} test_acc {row['test_acc']:.4f} "
+                  f"({train_time:.1f}s, {row['train_images_per_s']} img/s)", flush=True)
+            for cb in callbacks:
+                cb(epoch + 1, row)
+    if world > 1:
+        torch.distributed.barrier()
+    if rank == 0 and evaluate_at_end:
+        from training.evaluate import evaluate
+
+        evaluate(run_dir, data=data, split="test", data_root=data_root, limit=test_limit, device=str(dev))
+    if world > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    return FitResult(run_dir, row)

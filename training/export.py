@@ -1,0 +1,150 @@
+"""``python -m training export RUN_DIR -o FOLDER``: a training run becomes a published weight.
+
+The folder is what :mod:`zoo.weights` reads (``model.safetensors``, ``config.json``, ``README.md``
+model card), written by ``zoo.weights.save_weights_folder``: one writer, one reader.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import zoo
+from training import runs
+from zoo.weights import HUB_ORG, save_weights_folder
+
+DATASET_CARDS = {
+    "mnist": ("mnist", "MNIST (LeCun et al. 1998), 60,000 train / 10,000 test digits"),
+    "cifar10": ("cifar10", "CIFAR-10 (Krizhevsky 2009), 50,000 train / 10,000 test images"),
+    "camvid": ("camvid", "CamVid, SegNet's 11-class split (367/101/233); images stored as JPEG q92 "
+                         "(PSNR about 40 dB against the original PNGs), masks original. Licence of the data: "
+                         "non-commercial use with attribution (as distributed with SegNet)"),
+}
+
+
+def _preprocessing(config: dict[str, Any]) -> dict[str, Any]:
+    spec = zoo.get_spec(config["model"])
+    pre = config.get("preprocess", {})
+    pad = int(pre.get("pad") or 0)
+    h, w = pre.get("size") or spec.input_size[1:]
+    return {"resize": min(h, w) - 2 * pad, "crop": [h - 2 * pad, w - 2 * pad], "pad": pad,
+            "mean": list(pre.get("mean", spec.preprocessing.mean)),
+            "std": list(pre.get("std", spec.preprocessing.std)), "interpolation": "bilinear"}
+
+
+def weight_config(run_dir: Path, tag: str, repo_id: str) -> dict[str, Any]:
+    """The ``config.json`` of a weight exported from ``run_dir`` (its eval/test results included)."""
+    config = runs.read_config(run_dir)
+    evaluation = Path(run_dir) / "eval" / "test" / "metrics.json"
+    if not evaluation.is_file():
+        raise FileNotFoundError(f"{evaluation} is missing: run `python -m training eval {run_dir} --split test` "
+                                "first, so the model card carries measured metrics")
+    result = json.loads(evaluation.read_text())
+    history = runs.read_metrics(run_dir)
+    metric_keys = ("accuracy", "miou", "pixel_accuracy", "mean_class_accuracy")
+    return {
+        "model": config["model"],
+        "tag": tag,
+        "repo_id": repo_id,
+        "model_kwargs": {**config.get("model_kwargs", {}), "num_classes": len(config["classes"])},
+        "num_classes": len(config["classes"]),
+        "class_names": list(config["classes"]),
+        "input_size": list(zoo.get_spec(config["model"]).input_size),
+        "preprocessing": _preprocessing(config),
+        "dataset": config["data"],
+        "metrics": {f"test_{k}": result[k] for k in metric_keys if k in result},
+        "recipe": config["recipe"],
+        "recipe_fields": config.get("recipe_fields", {}),
+        "training": {
+            "command": f"python -m training fit {config['model']} --data {config['data']} --recipe {config['recipe']}"
+                       f" --epochs {len(history)} --seed {config.get('seed', 0)}",
+            "epochs": len(history),
+            "wall_time_s": history[-1].get("elapsed_s") if history else None,
+            "device": config.get("device"),
+            "threads": config.get("threads"),
+            "world_size": config.get("world_size", 1),
+            "hardware": config.get("hardware", platform.processor() or platform.machine()),
+            "versions": config.get("versions", {}),
+        },
+    }
+
+
+def model_card(cfg: dict[str, Any]) -> str:
+    """A Hugging Face model card: YAML front matter, then results, recipe, data, hardware, sha256."""
+    dataset_id, dataset_text = DATASET_CARDS.get(cfg["dataset"], (cfg["dataset"], cfg["dataset"]))
+    info = zoo.model_info(cfg["model"])
+    train = cfg["training"]
+    metrics_yaml = "\n".join(f"      - type: {k}\n        value: {v:.4f}\n        name: {k.replace('_', ' ')}"
+                             for k, v in cfg["metrics"].items())
+    rows = "\n".join(f"| {k.replace('_', ' ')} | {v:.4f} |" for k, v in cfg["metrics"].items())
+    wall = f"{train['wall_time_s']:.0f} s" if train["wall_time_s"] else "unknown"
+    licence = "other" if cfg["dataset"] == "camvid" else "mit"
+    return f"""---
+license: {licence}
+library_name: cvzoo
+tags:
+  - cvzoo
+  - {info['task'].replace('classification', 'image-classification').replace('segmentation', 'image-segmentation')}
+  - {info['family']}
+datasets:
+  - {dataset_id}
+model-index:
+  - name: {cfg['model']}.{cfg['tag']}
+    results:
+    - task:
+        type: {info['task']}
+      dataset:
+        name: {dataset_id}
+        type: {dataset_id}
+        split: test
+      metrics:
+{metrics_yaml}
+---
+
+# {cfg['model']}.{cfg['tag']}
+
+{info['description']} Trained by cvzoo's own recipe `{cfg['recipe']}` on {dataset_text}.
+Paper: {info['paper']}. Parameters: {info['num_params']:,}.
+
+## Results (test split, measured by `python -m training eval`)
+
+| metric | value |
+|---|---|
+{rows}
+
+## Use
+
+```python
+import zoo
+model = zoo.create_model("{cfg['model']}", pretrained="{cfg['tag']}")
+transform = zoo.get_transform("{cfg['model']}")   # the preprocessing below
+```
+
+Preprocessing: `{json.dumps(cfg['preprocessing'])}`. Classes: {', '.join(cfg['class_names'][:20])}.
+
+## Training
+
+- Command: `{train['command']}`
+- Recipe: `{cfg['recipe']}`, {train['epochs']} epochs
+- Hardware: {train['device']} ({train['hardware']}), {train['threads']} threads, world size {train['world_size']}
+- Wall time: {wall}
+- Versions: {json.dumps(train['versions'])}
+
+## Files
+
+- `model.safetensors` sha256: `{{sha256}}`
+- `config.json`: constructor arguments, class names, preprocessing, metrics
+"""
+
+
+def export(run_dir: str | Path, out: str | Path, *, tag: str | None = None, half: bool = False,
+           org: str = HUB_ORG) -> dict[str, Any]:
+    """Write the weights folder of a training run; returns its config (with the sha256)."""
+    run_dir = Path(run_dir)
+    config = runs.read_config(run_dir)
+    tag = tag or config["data"]
+    cfg = weight_config(run_dir, tag, f"{org}/{config['model']}.{tag}")
+    model = runs.load_run(run_dir)
+    return save_weights_folder(model, out, cfg, model_card(cfg), half=half)

@@ -1,0 +1,237 @@
+"""Training recipes, each declared once and keyed by name.
+
+A published weight names the recipe that produced it by string (``zoo`` never imports
+``training``). ``get_recipe(name)`` returns the :class:`Recipe`; ``default_recipe(model, data)``
+picks the recipe for a model and data set when ``--recipe`` is not given.
+
+Naming: ``<model>_<data>`` for the default recipe of a model on a data set, plus ``_gpu`` for a
+recipe sized for one CUDA GPU (bf16 autocast, channels_last, large batch) and ``_cpu`` for a
+shortened schedule that fits this project's 2-core CPU budget (reported as such).
+
+Units: ``lr`` is the peak learning rate for ``batch_size`` (the global batch over all
+processes); ``epochs`` are passes over the training split; ``warmup`` is the fraction of steps
+spent rising (one-cycle) or warm-up epochs (cosine).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train one model on one data set."""
+
+    name: str
+    model: str
+    data: str
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"  # "sgd" (Nesterov), "adamw", "adam"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "onecycle"  # "onecycle", "cosine", "constant"
+    warmup: float = 0.25  # one-cycle: fraction of steps rising; cosine: warm-up epochs
+    label_smoothing: float = 0.0
+    grad_clip: float | None = None  # max global gradient norm
+    ema: float | None = None  # EMA decay per step (timm ModelEmaV3); None: no EMA
+    # augmentation: batched on the device, then optional per-sample torchvision v2 transforms
+    crop_pad: int = 0  # random crop with this much padding (pixels)
+    pad_mode: str = "reflect"
+    flip: bool = False
+    cutout: int = 0  # side of a zeroed square (pixels)
+    rotate: tuple[float, float] | None = None  # per-sample RandomRotation range (degrees), the course's
+    jitter: tuple[float, float, float, float] | None = None  # ColorJitter(brightness, contrast, saturation, hue)
+    # input adaptation of the data to the model
+    input_pad: int = 0  # zero padding (pixels) added to every image, e.g. MNIST 28 -> LeNet-5's 32
+    input_size: tuple[int, int] | None = None  # resize every image to (H, W)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    # hardware
+    device: str = "auto"  # "auto", "cuda", "cpu"
+    bf16: bool = True  # bf16 autocast (CUDA only; ignored on CPU)
+    channels_last: bool | None = None  # None: on CUDA, and for conv nets on CPU
+    compile: bool = False
+    threads: int | None = None  # torch CPU threads (None: leave torch's default)
+    tta_flip: bool = False  # average logits over horizontal flips at evaluation
+    # what the recipe is for
+    course: float | None = None  # the course material's test accuracy (%) for this model and data set
+    target: float | None = None  # the accuracy (%) the recipe is meant to beat
+    notes: str = ""
+    runner: str | None = None  # "module:function" for a recipe with its own training loop (the speed run)
+    # segmentation (task="segmentation" hands `fit` over to training.seg.engine)
+    task: str = "classification"  # "classification" or "segmentation"
+    crop_size: tuple[int, int] | None = None  # random crop (H, W) after scaling; None: whole images
+    scale_range: tuple[float, float] | None = None  # random factor on the shorter side (1.0: the data's size)
+    class_weights: str | None = None  # "median_freq" (SegNet's CamVid weights) or "median_freq_sqrt" (damped)
+    frozen: tuple[str, ...] = ()  # parameter-name prefixes kept frozen (BatchNorm there stays in eval mode)
+    stage_epochs: tuple[int, ...] | None = None  # epochs whose val masks are saved (None: first, middle, last)
+    eval_every: int = 1  # validation every this many epochs (and after the last)
+    poly_power: float = 0.9  # schedule "poly": lr * (1 - step / total) ** poly_power after `warmup` epochs
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def override(self, **changes: Any) -> Recipe:
+        """A copy with ``changes`` (``None`` values ignored); unknown keys raise ``ValueError``."""
+        known = {f.name for f in fields(self)}
+        bad = sorted(set(changes) - known)
+        if bad:
+            raise ValueError(f"unknown recipe field(s) {', '.join(bad)}; fields: {', '.join(sorted(known))}")
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Recipe:
+        known = {f.name for f in fields(cls)}
+        d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
+        return cls(**d)
+
+
+RECIPES: dict[str, Recipe] = {}
+
+
+def _add(recipe: Recipe) -> Recipe:
+    if recipe.name in RECIPES:
+        raise ValueError(f"recipe {recipe.name!r} is declared twice")
+    RECIPES[recipe.name] = recipe
+    return recipe
+
+
+CIFAR_AUG = {"crop_pad": 4, "flip": True}
+
+# ----------------------------------------------------------------------------- MNIST
+_add(Recipe(
+    name="lenet5_mnist", model="lenet5", data="mnist", epochs=8, batch_size=128, optimizer="sgd", lr=0.1,
+    weight_decay=5e-4, schedule="onecycle", warmup=0.2, input_pad=2, crop_pad=2, pad_mode="zeros",
+    threads=2, course=None, target=99.0,
+    notes="MNIST 28x28 zero-padded to LeNet-5's 32x32; random 2-pixel translations; Nesterov SGD, one-cycle.",
+))
+_add(Recipe(
+    name="mnist_cnn_mnist", model="mnist_cnn", data="mnist", epochs=8, batch_size=128, optimizer="sgd", lr=0.1,
+    weight_decay=5e-4, schedule="onecycle", warmup=0.2, crop_pad=2, pad_mode="zeros", threads=2,
+    course=98.84, target=99.3,
+    notes="The course trained this net with Adam 1e-2, batch 100, 10 epochs (98.8-99.0%). Here: Nesterov SGD, "
+          "one-cycle, 2-pixel translations.",
+))
+_add(Recipe(
+    name="alexnet_mnist", model="alexnet", data="mnist", epochs=4, batch_size=128, optimizer="sgd", lr=0.02,
+    weight_decay=5e-4, schedule="onecycle", warmup=0.2, input_size=(64, 64), crop_pad=4, pad_mode="zeros",
+    model_kwargs={"num_classes": 10, "in_chans": 1}, threads=2, course=91.0, target=99.0,
+    notes="AlexNet (torchvision layout) adapted to MNIST as the course did (1 input channel, 10 classes), "
+          "but at 64x64 instead of 224x224 to fit a CPU (the adaptive 6x6 pool keeps the head's shape; "
+          "at 64 px the feature map before it is 1x1).",
+))
+
+# ----------------------------------------------------------------------------- CIFAR-10
+_add(Recipe(
+    name="cifar_cnn_cifar10", model="cifar_cnn", data="cifar10", epochs=8, batch_size=256, optimizer="sgd",
+    lr=0.2, weight_decay=5e-4, schedule="onecycle", warmup=0.25, label_smoothing=0.1, threads=2,
+    channels_last=True, **CIFAR_AUG, course=58.82, target=75.0,
+    notes="The course's basic net unchanged (including its 10x10 max-pool); the course used Adam 1e-2, "
+          "CenterCrop(10) and RandomRotation((30,70)) for 477 epochs.",
+))
+_add(Recipe(
+    name="cifar_cnn_cifar10_course", model="cifar_cnn", data="cifar10", epochs=477, batch_size=128,
+    optimizer="adam", lr=1e-2, weight_decay=0.0, schedule="constant", rotate=(30.0, 70.0), course=58.82,
+    notes="The course's own settings, for comparison (Adam 1e-2, RandomRotation((30,70))).",
+))
+for _m, _course in (("resnet18_cifar", 43.22), ("resnet34_cifar", 45.56), ("densenet_cifar", 45.15),
+                    ("resnext_cifar", 10.88)):
+    _add(Recipe(
+        name=f"{_m}_cifar10_gpu", model=_m, data="cifar10", epochs=40, batch_size=512, optimizer="sgd", lr=0.4,
+        weight_decay=5e-4, schedule="onecycle", warmup=0.15, label_smoothing=0.1, cutout=8, device="cuda",
+        bf16=True, channels_last=True, tta_flip=True, **CIFAR_AUG, course=_course, target=93.0,
+        notes="One CUDA GPU: bf16 autocast, channels_last, data on the GPU; crop+flip+cutout, Nesterov SGD, "
+              "one-cycle, label smoothing 0.1, flip TTA. Meant for >= 93% (not yet run here).",
+    ))
+    _add(Recipe(
+        name=f"{_m}_cifar10_cpu", model=_m, data="cifar10", epochs=2, batch_size=256, optimizer="sgd", lr=0.2,
+        weight_decay=5e-4, schedule="onecycle", warmup=0.25, label_smoothing=0.1, threads=2, channels_last=True,
+        tta_flip=True, **CIFAR_AUG, course=_course,
+        notes="The GPU recipe shortened to fit a 2-core CPU budget; a budget result, not the architecture's best.",
+    ))
+
+_add(Recipe(
+    name="speedrun_cifar10", model="cifar_speedrun", data="cifar10", epochs=4, batch_size=1024, optimizer="sgd",
+    lr=11.5, momentum=0.85, weight_decay=0.0153, schedule="triangle", label_smoothing=0.2, threads=2,
+    channels_last=True, tta_flip=True, flip=True, crop_pad=2, target=90.0, runner="training.speedrun:main",
+    notes="The CPU speed run. Its own readable file, training/speedrun.py (airbench-style: whitening init, "
+          "decoupled lr/wd per 1024 examples, Lookahead, alternating flip, mirror TTA); `fit` hands over to it.",
+))
+
+
+# ----------------------------------------------------------------------------- CamVid (segmentation)
+# Full-resolution evaluation (360x480) on the void-free pixels; see training/SEGMENTATION.md.
+SEG = {"task": "segmentation", "flip": True, "schedule": "poly", "poly_power": 0.9}
+LITE0_FROZEN = ("encoder.conv_stem", "encoder.bn1", "encoder.blocks.0", "encoder.blocks.1")
+_add(Recipe(
+    name="fcn8s_effnet_lite0_camvid_cpu", model="fcn8s_effnet_lite0", data="camvid", epochs=16, batch_size=8,
+    optimizer="adamw", lr=1.5e-3, weight_decay=1e-4, warmup=0.5, crop_size=(240, 320), scale_range=(0.75, 1.5),
+    jitter=(0.25, 0.25, 0.25, 0.02), class_weights="median_freq_sqrt", frozen=LITE0_FROZEN,
+    model_kwargs={"pretrained_encoder": True}, threads=1, channels_last=True, eval_every=2, **SEG,
+    notes="ImageNet EfficientNet-Lite0 encoder (stride-2/4 stages frozen: 3x less time a step), FCN-8s-style head; "
+          "240x320 random-scale crops, AdamW, poly; evaluated at full 360x480. Sized for this project's shared "
+          "2-core CPU (~40 min); 1 thread, because with other jobs on the cores 2 threads ran 10x slower.",
+))
+_add(Recipe(
+    name="fcn8s_effnet_lite0_camvid_gpu", model="fcn8s_effnet_lite0", data="camvid", epochs=60, batch_size=16,
+    optimizer="adamw", lr=2e-3, weight_decay=1e-4, warmup=2, crop_size=(360, 480), scale_range=(0.75, 1.5),
+    jitter=(0.25, 0.25, 0.25, 0.02), class_weights="median_freq_sqrt", model_kwargs={"pretrained_encoder": True},
+    device="cuda", bf16=True, channels_last=True, eval_every=5, **SEG,
+    notes="One CUDA GPU, full resolution: random-scale 360x480 crops, bf16 autocast, channels_last, AdamW, poly.",
+))
+for _s in (32, 16, 8):
+    _add(Recipe(
+        name=f"fcn{_s}s_camvid_gpu", model=f"fcn{_s}s", data="camvid", epochs=60, batch_size=8, optimizer="adamw",
+        lr=2e-4, weight_decay=1e-4, warmup=1, grad_clip=10.0, crop_size=(360, 480),
+        scale_range=(0.75, 1.5), jitter=(0.25, 0.25, 0.25, 0.02), class_weights="median_freq_sqrt",
+        model_kwargs={"num_classes": 11}, device="cuda", bf16=True, channels_last=True, eval_every=5, **SEG,
+        notes=f"FCN-{_s}s (VGG16) from random initialisation (no ImageNet VGG16 weights offline), full "
+              "resolution, bf16, AdamW (more forgiving than SGD for a deep net without BatchNorm, from scratch), "
+              "poly. The paper fine-tunes from ImageNet VGG16.",
+    ))
+    _add(Recipe(
+        name=f"fcn{_s}s_camvid_cpu", model=f"fcn{_s}s", data="camvid", epochs=2, batch_size=4, optimizer="adamw",
+        lr=2e-4, weight_decay=1e-4, warmup=0.2, grad_clip=10.0, crop_size=(180, 240),
+        scale_range=(0.75, 1.25), class_weights="median_freq_sqrt", model_kwargs={"num_classes": 11}, threads=1,
+        channels_last=True, eval_every=2, **SEG,
+        notes=f"FCN-{_s}s (VGG16, random init) shortened to a 2-core CPU budget: 2 epochs of 180x240 crops; "
+              "a budget result, not the architecture's.",
+    ))
+
+
+# ----------------------------------------------------------------------------- lookup
+DEFAULTS = {(r.model, r.data): r.name for r in RECIPES.values() if not r.name.endswith(("_course", "_cpu"))}
+DEFAULTS.update({(m, "camvid"): f"{m}_camvid_cpu" for m in ("fcn8s_effnet_lite0", "fcn32s", "fcn16s", "fcn8s")})
+DEFAULTS.update({(m, "cifar10"): f"{m}_cifar10_cpu" for m in ("resnet18_cifar", "resnet34_cifar",
+                                                             "densenet_cifar", "resnext_cifar")})
+
+
+class UnknownRecipeError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def get_recipe(name: str) -> Recipe:
+    try:
+        return RECIPES[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, RECIPES, n=4, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UnknownRecipeError(f"unknown recipe {name!r}.{hint} Known: {', '.join(sorted(RECIPES))}") from None
+
+
+def list_recipes(model: str | None = None) -> list[str]:
+    return sorted(n for n, r in RECIPES.items() if model is None or r.model == model)
+
+
+def default_recipe(model: str, data: str) -> Recipe:
+    """The recipe for ``model`` on ``data``; a generic one when none is declared."""
+    base = data.split(":")[0].removesuffix("-npz").removesuffix("-classic")
+    if (model, base) in DEFAULTS:
+        return RECIPES[DEFAULTS[(model, base)]]
+    return Recipe(name=f"generic_{base}", model=model, data=data, epochs=10, batch_size=128, optimizer="adamw",
+                  lr=1e-3, weight_decay=0.05, schedule="cosine", warmup=1, label_smoothing=0.1,
+                  notes="No recipe declared for this model and data set: AdamW with a cosine schedule.")

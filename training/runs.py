@@ -1,0 +1,113 @@
+"""The run folder: one writer and one reader for each file in it.
+
+```
+RUN_DIR/
+  config.json      model, model_kwargs, recipe (name and fields), data, seed, versions, classes
+  metrics.jsonl    one JSON object per epoch (epoch, train_loss, train_acc, test_loss, test_acc, lr, time_s, ...)
+  checkpoint.pt    the last epoch: model, optimizer, scheduler, ema, epoch, RNG states (weights_only-loadable)
+  eval/<split>/    evaluation artefacts (see training.evaluate)
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+CONFIG, METRICS, CHECKPOINT = "config.json", "metrics.jsonl", "checkpoint.pt"
+RUN_FORMAT_VERSION = 1
+
+
+def versions() -> dict[str, str]:
+    import torchvision
+
+    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version(),
+            "run_format": str(RUN_FORMAT_VERSION)}
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_config(run_dir: Path, config: dict[str, Any]) -> None:
+    text = json.dumps({**config, "versions": versions()}, indent=2, default=str)
+    _atomic_write_bytes(Path(run_dir) / CONFIG, lambda f: f.write(text.encode()))
+
+
+def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no {CONFIG})")
+    return json.loads(path.read_text())
+
+
+def append_metrics(run_dir: Path, row: dict[str, Any]) -> None:
+    with open(Path(run_dir) / METRICS, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def truncate_metrics(run_dir: Path, epochs: int) -> None:
+    """Keep the first ``epochs`` rows (a resumed run rewrites the epochs after its checkpoint)."""
+    rows = [r for r in read_metrics(run_dir) if r.get("epoch", 0) <= epochs]
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    _atomic_write_bytes(Path(run_dir) / METRICS, lambda f: f.write(text.encode()))
+
+
+def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:
+    """Write ``checkpoint.pt`` atomically (temp file, fsync, rename)."""
+    _atomic_write_bytes(Path(run_dir) / CHECKPOINT, lambda f: torch.save(state, f))
+
+
+def load_checkpoint(run_dir: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint in {run_dir}")
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    model = getattr(model, "_orig_mod", model)  # torch.compile
+    return getattr(model, "module", model)  # DistributedDataParallel
+
+
+def load_run(run_dir: str | os.PathLike, *, ema: bool = True, map_location: str | torch.device = "cpu") -> nn.Module:
+    """The trained model of a run folder, in eval mode (its EMA weights when the recipe kept an EMA).
+
+    ``model.cvzoo`` holds the run's config (classes, preprocessing) for callers that need it.
+    """
+    import zoo
+
+    config = read_config(run_dir)
+    model = zoo.create_model(config["model"], **config.get("model_kwargs", {}))
+    state = load_checkpoint(run_dir, map_location)
+    weights = state["ema"] if ema and state.get("ema") else state["model"]
+    model.load_state_dict(weights)
+    model.cvzoo = config
+    return model.eval()
