@@ -97,7 +97,7 @@ def embed(target: str | os.PathLike, data: str | None = None, split: str = "test
     if data is None:
         raise ConfigError("give --data for a registry model")
     ds = load_dataset(data, split, root=data_root).subset(limit, seed)
-    model, cfg = load_model_for_eval(target, len(ds.classes))
+    model, cfg = load_model_for_eval(target)
     dev = pick_device(device)
     model = model.to(dev).eval()
     _, head = find_head(model)

@@ -27,8 +27,10 @@ from training.data import BatchLoader, Preprocess, load_dataset
 from training.engine import ClassificationTask, ConfigError, pick_device, run_eval
 
 
-def load_model_for_eval(model_or_run: str | os.PathLike, data_classes: int) -> tuple[nn.Module, dict[str, Any]]:
-    """A run folder's model and config, or a registry model with its default published weights."""
+def load_model_for_eval(model_or_run: str | os.PathLike, task: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """A run folder's model and config, or a registry model with its default published weights and
+    the preprocessing those weights declare (``zoo.get_preprocessing``). ``task`` refuses a registry
+    model of another task. Segmentation is evaluated at the data's own size (no ``size``)."""
     import zoo
 
     path = Path(model_or_run)
@@ -40,11 +42,13 @@ def load_model_for_eval(model_or_run: str | os.PathLike, data_classes: int) -> t
         spec = zoo.get_spec(name)
     except KeyError as exc:
         raise ConfigError(f"{name!r} is neither a run folder nor a registered model ({exc})") from None
+    if task is not None and spec.task != task:
+        raise ConfigError(f"{name} is a {spec.task} model, not a {task} model")
     model = zoo.create_model(name, pretrained=True).eval()
-    pre = spec.preprocessing
-    cfg = {"model": name, "classes": None, "seed": 0,
-           "preprocess": {"mean": pre.mean, "std": pre.std, "size": list(pre.crop), "pad": 0, "channels": None},
-           "recipe_fields": {}}
+    pre = zoo.get_preprocessing(name)
+    size = None if spec.task == "segmentation" else [pre.crop[0] + 2 * pre.pad, pre.crop[1] + 2 * pre.pad]
+    cfg = {"model": name, "classes": None, "seed": 0, "recipe_fields": {},
+           "preprocess": {"mean": list(pre.mean), "std": list(pre.std), "size": size, "pad": pre.pad, "channels": None}}
     return model, cfg
 
 
@@ -155,7 +159,7 @@ def evaluate(model_or_run: str | os.PathLike, data: str | None = None, split: st
         raise ConfigError("give --data for a registry model")
     dev = pick_device(device)
     ds = load_dataset(data, split, root=data_root)
-    model, cfg = load_model_for_eval(model_or_run, len(ds.classes))
+    model, cfg = load_model_for_eval(model_or_run)
     ds = ds.subset(limit, cfg.get("seed", 0))
     if cfg.get("classes") and len(cfg["classes"]) != len(ds.classes):
         raise ConfigError(f"{model_or_run} was trained on {len(cfg['classes'])} classes; {data} has {len(ds.classes)}")

@@ -44,6 +44,7 @@ from training.engine import (
     make_optimizer,
     pick_device,
 )
+from training.evaluate import load_model_for_eval
 from training.recipes import Recipe
 from training.seg.data import (
     SegmentationDataset,
@@ -560,27 +561,6 @@ def seconds_per_image(model: nn.Module, example: torch.Tensor, reps: int = 3) ->
     return float(np.median(times))
 
 
-def load_segmentation_model(model_or_run: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
-    """A run folder's model and config, or a registry model with its default published weights."""
-    import zoo
-
-    path = Path(model_or_run)
-    if path.is_dir():
-        model = runs.load_run(path)
-        return model, model.cvzoo
-    name = str(model_or_run)
-    try:
-        spec = zoo.get_spec(name)
-    except KeyError as exc:
-        raise ConfigError(f"{name!r} is neither a run folder nor a registered model ({exc})") from None
-    if spec.task != "segmentation":
-        raise ConfigError(f"{name} is a {spec.task} model, not a segmentation model")
-    model = zoo.create_model(name, pretrained=True).eval()
-    pre = zoo.get_preprocessing(name)
-    return model, {"model": name, "seed": 0, "recipe_fields": {},
-                   "preprocess": {"mean": list(pre.mean), "std": list(pre.std), "size": None, "pad": 0}}
-
-
 def evaluate_segmentation(model_or_run: str | os.PathLike, data: str | None = None, split: str = "test", *,
                           data_root: str | None = None, limit: int | None = None, device: str | None = None,
                           batch_size: int | None = None, out_dir: str | os.PathLike | None = None,
@@ -595,7 +575,7 @@ def evaluate_segmentation(model_or_run: str | os.PathLike, data: str | None = No
     if data is None:
         raise ConfigError("give --data for a registry model")
     dev = pick_device(device)
-    model, cfg = load_segmentation_model(model_or_run)
+    model, cfg = load_model_for_eval(model_or_run, task="segmentation")
     ds = load_segmentation(data, split, root=data_root).subset(limit, cfg.get("seed", 0))
     if cfg.get("classes") and len(cfg["classes"]) != len(ds.classes):
         raise ConfigError(f"{model_or_run} was trained on {len(cfg['classes'])} classes; {data} has {len(ds.classes)}")
