@@ -252,7 +252,9 @@ def test_evaluator_known_cases():
     empty = evaluate_arrays([np.zeros(gts[0].shape, np.float32)], [gts], thresholds=1)
     assert empty["ODS"] == 0 and empty["OIS"] == 0 and empty["AP"] == 0
     one = evaluate_arrays([gts[0].astype(np.float32)], [gts], thresholds=1)
-    assert one["pr_curve"]["precision"][0] == pytest.approx(1.0)  # every annotated pixel matches itself
+    # every annotated pixel matches itself, up to the thinning step (a pixel or two of ~2,700 can
+    # move; CI measured 0.99926 on a fresh clone where this machine gives 1.0)
+    assert one["pr_curve"]["precision"][0] == pytest.approx(1.0, abs=2e-3)
     assert 0.5 < one["ODS"] < 1.0  # the other annotators disagree in places
     if gt_file is not None:
         # golden values measured here for val/101085, annotator 0 against all 5 (matcher: +-1
