@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -67,6 +69,36 @@ HOVER_JS = """
   attach();
 }
 """
+
+
+def atomic_image_cache() -> None:
+    """Make Gradio write cached output images atomically (temp file + rename), once per process.
+
+    Gradio 6's ``processing_utils.save_pil_to_cache`` rewrites ``<cache>/<content hash>/image.webp``
+    in place on every call. When two requests produce the same image (two users clicking the same
+    example), one request's rewrite truncates the file while the other's client is downloading it:
+    the load benchmark saw "peer closed connection ... received 0 bytes" on 3 of 172 requests. With
+    a rename, a reader keeps the complete old copy; an existing copy (same hash, same bytes) is
+    reused as is.
+    """
+    from gradio import processing_utils as pu
+
+    if getattr(pu.save_pil_to_cache, "_cvzoo_atomic", False):
+        return
+
+    def save_pil_to_cache(img: Any, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+        data = pu.encode_pil_to_bytes(img, format)
+        folder = Path(cache_dir) / pu.hash_bytes(data)
+        folder.mkdir(exist_ok=True, parents=True)
+        path = (folder / f"{name}.{format}").resolve()
+        if not path.exists():
+            with tempfile.NamedTemporaryFile(dir=folder, suffix=".part", delete=False) as f:
+                f.write(data)
+            os.replace(f.name, path)
+        return str(path)
+
+    save_pil_to_cache._cvzoo_atomic = True  # type: ignore[attr-defined]
+    pu.save_pil_to_cache = save_pil_to_cache
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -149,6 +181,7 @@ def build() -> gr.Blocks:
     cifar_models = [m for m in classify_models if m != common.ENSEMBLE and m in common._cifar_members()]
     all_models = zoo_browser.zoo.list_models()
 
+    atomic_image_cache()
     with gr.Blocks(title="cvzoo: classic computer vision, measured", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown("# cvzoo\nClassic computer vision from one model zoo: pb-lite edges, LeNet to EfficientNet "
                     "classifiers, segmentation, embeddings. Everything runs on this machine, offline.")
@@ -198,7 +231,8 @@ def build() -> gr.Blocks:
                         if examples:
                             gr.Examples(examples=[[p] for p in examples], inputs=[c_file], label="examples")
                     with gr.Column(scale=2):
-                        c_prev = gr.Image(label="input", interactive=False, height=240, elem_id="classify_preview")
+                        c_prev = gr.Image(label="input", interactive=False, height=240, format="jpeg",
+                                          elem_id="classify_preview")
                         c_plot = gr.Plot(label="top-5 per model", elem_id="classify_plot")
                         c_text = gr.Markdown(elem_id="classify_text")
                         c_json = gr.JSON(label="results", visible=False)

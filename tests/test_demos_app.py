@@ -155,3 +155,19 @@ def test_upload_size_limit(served):
     big.write_bytes(b"\x89PNG" + os.urandom(common.MAX_UPLOAD_BYTES + 1024))
     with pytest.raises(Exception, match=r"(?i)size|large|413"):
         client.predict(handle_file(str(big)), ["cifar_cnn"], api_name="/classify")
+
+
+def test_cached_output_images_are_written_atomically(tmp_path):
+    """A second identical output must not truncate the copy a client may be downloading."""
+    from gradio import processing_utils as pu
+
+    from demos.app import atomic_image_cache
+
+    atomic_image_cache()
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))
+    first = pu.save_pil_to_cache(img, str(tmp_path))
+    size = os.path.getsize(first)
+    with open(first, "rb") as reader:  # a download in progress
+        assert pu.save_pil_to_cache(img, str(tmp_path)) == first
+        assert len(reader.read()) == size > 0
+    assert not list(Path(first).parent.glob("*.part"))
