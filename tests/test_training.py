@@ -282,6 +282,14 @@ def test_embed_writer_and_reader(tmp_path, digits):
     assert e.thumbnails.shape == (64, 28, 28, 1) and e.thumbnails.dtype == np.uint8
     assert e.classes[0] == "bar0" and e.meta["model"] == "lenet5" and e.meta["images"] == 64
     assert 0 <= e.accuracy <= 1 and e.labels.dtype == np.int64
+    # a shippable subset: same t-SNE layout for the kept points, no features
+    small = read_embeddings(embed(run, split="test", out=tmp_path / "small.npz", keep=16, features=False))
+    assert small.features.shape == (16, 0) and small.thumbnails.shape == (16, 28, 28, 1)
+    assert small.meta["images"] == 64 and small.meta["points"] == 16
+    rows = [np.flatnonzero((e.coords == c).all(1)) for c in small.coords]
+    assert all(len(r) == 1 for r in rows)  # every kept point is one of the full run's points
+    idx = np.concatenate(rows)
+    assert (e.labels[idx] == small.labels).all() and (e.thumbnails[idx] == small.thumbnails).all()
 
 
 # ----------------------------------------------------------------------------- recipes and errors

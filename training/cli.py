@@ -80,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--split", default="test", choices=("train", "test", "val"))
     m.add_argument("--data-root")
     m.add_argument("--device")
-    m.add_argument("--limit", type=int)
+    m.add_argument("--limit", type=int, help="embed only this many images (seeded subset)")
+    m.add_argument("--keep", type=int, help="t-SNE over all, then write only this many points (seeded)")
+    m.add_argument("--no-features", action="store_true", help="leave the features out (a small file to ship)")
     m.add_argument("-o", "--out", help="output file (default: RUN_DIR/embeddings_SPLIT.npz)")
 
     p = sub.add_parser("pack", help="write a data set's train and test splits to one compressed .npz")
@@ -171,7 +173,7 @@ def _run(args: argparse.Namespace) -> int:
         from training.embed import embed
 
         path = embed(args.target, args.data, args.split, out=args.out, data_root=args.data_root,
-                     limit=args.limit, device=args.device)
+                     limit=args.limit, device=args.device, keep=args.keep, features=not args.no_features)
         print(path)
         return 0
     if args.command == "pack":

@@ -7,7 +7,8 @@ Reader: :func:`read_embeddings`. The file holds (N images):
 key                       shape, dtype           meaning
 ========================  =====================  ==================================================
 ``format_version``        (), int                ``EMBEDDINGS_FORMAT_VERSION``
-``features``              N×D float32            the head's input (penultimate layer)
+``features``              N×D float32            the head's input (penultimate layer); N×0 when
+                                                 written with ``features=False`` (``--no-features``)
 ``coords``                N×2 float32            t-SNE of ``features`` (openTSNE, else scikit-learn)
 ``labels``, ``predictions``  N int64             true and predicted class indices
 ``confidence``            N float32              softmax probability of the prediction
@@ -84,8 +85,14 @@ def _thumbnails(images: torch.Tensor, max_side: int = 32) -> np.ndarray:
 
 def embed(target: str | os.PathLike, data: str | None = None, split: str = "test", *,
           out: str | os.PathLike | None = None, data_root: str | None = None, limit: int | None = None,
-          device: str | None = None, batch_size: int = 500, seed: int = 0) -> Path:
-    """Write the embeddings file of a run folder or registry model over ``data``/``split``."""
+          device: str | None = None, batch_size: int = 500, seed: int = 0, keep: int | None = None,
+          features: bool = True) -> Path:
+    """Write the embeddings file of a run folder or registry model over ``data``/``split``.
+
+    The t-SNE always runs over all ``limit`` (default: every) images; ``keep`` then writes a seeded
+    random subset of the points (their layout unchanged), and ``features=False`` leaves the
+    features out: together they make a small file to ship with a weight.
+    """
     from training import runs
     from training.data import BatchLoader
     from training.engine import ConfigError, find_head, pick_device
@@ -113,21 +120,26 @@ def embed(target: str | os.PathLike, data: str | None = None, split: str = "test
     finally:
         hook.remove()
     t_features = time.perf_counter() - t0
-    features = torch.cat(captured).numpy()
+    feats = torch.cat(captured).numpy()
     probs = torch.cat(logits).softmax(1)
     conf, pred = probs.max(1)
     t1 = time.perf_counter()
-    coords, method = tsne_2d(features, seed)
+    coords, method = tsne_2d(feats, seed)
     t_tsne = time.perf_counter() - t1
+    sel = np.arange(len(ds))
+    if keep is not None and keep < len(ds):
+        sel = np.sort(np.random.default_rng(seed).choice(len(ds), keep, replace=False))
     meta = {"model": cfg["model"], "run": str(path) if path.is_dir() else None, "data": data, "split": split,
-            "images": len(ds), "tsne": method, "features_seconds": round(t_features, 2),
-            "tsne_seconds": round(t_tsne, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "images": len(ds), "points": len(sel), "tsne": method, "features_seconds": round(t_features, 2),
+            "tsne_seconds": round(t_tsne, 2), "accuracy_all": round(float((pred == ds.labels).float().mean()), 5),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     out_path = Path(out) if out else (path / f"embeddings_{split}.npz" if path.is_dir()
                                       else Path(f"embeddings_{cfg['model']}_{split}.npz"))
     _atomic_savez(out_path, compressed=True, format_version=np.asarray(EMBEDDINGS_FORMAT_VERSION),
-                  features=features.astype(np.float32), coords=coords, labels=ds.labels.numpy(),
-                  predictions=pred.numpy(), confidence=conf.numpy().astype(np.float32),
-                  thumbnails=_thumbnails(ds.images), classes=np.asarray(ds.classes), meta=np.asarray(json.dumps(meta)))
+                  features=feats[sel].astype(np.float32) if features else np.zeros((len(sel), 0), np.float32),
+                  coords=coords[sel], labels=ds.labels.numpy()[sel], predictions=pred.numpy()[sel],
+                  confidence=conf.numpy().astype(np.float32)[sel], thumbnails=_thumbnails(ds.images[sel]),
+                  classes=np.asarray(ds.classes), meta=np.asarray(json.dumps(meta)))
     return out_path
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from demos.callbacks.common import REPO, DemoError, data_root, runs_root
+from zoo.weights import SHIPPED_DIR
 
 MAX_POINTS = 1500  # points drawn (a seeded sample; misclassified points are always kept first)
 
@@ -32,7 +33,7 @@ def embedding_files(extra_roots: list[Path] | None = None) -> dict[str, str]:
         p = Path(env)
         candidates += [p] if p.is_file() else sorted(p.glob("*.npz")) if p.is_dir() else []
     candidates += sorted((REPO / "demos" / "assets").glob("embeddings*.npz"))
-    candidates += sorted((REPO / "zoo" / "weights").glob("*/embeddings*.npz"))
+    candidates += sorted(SHIPPED_DIR.glob("*/embeddings*.npz"))  # shipped beside their weights
     for root in [runs_root(), *(extra_roots or [])]:
         if root.is_dir():
             candidates += sorted(root.glob("embeddings*.npz")) + sorted(root.glob("*/embeddings*.npz"))
