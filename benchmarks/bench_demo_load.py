@@ -4,13 +4,17 @@
 
 Starts ``python -m demos.app`` on a free port of 127.0.0.1 (requests go only there), runs
 ``--clients`` threads, each with its own ``gradio_client.Client``, issuing requests back to back
-(70% classify with the ImageNet model, 20% edges (pb-lite), 10% segment) until ``--seconds`` pass
+(60% classify with the ImageNet model, 20% edges (pb-lite), 10% segment, and 10% the Lab: 3% image
+basics, 3% inside a network (EfficientNet-Lite0 with Grad-CAM), 2% augmentation preview, 1% digit photo,
+1% ensemble) until ``--seconds`` pass
 or ``--max-requests`` are sent; then reports per endpoint the count, errors, throughput and
 p50/p95 latency (client-measured, queue wait included), the latency of single requests once the
 load is over and the app is idle (the per-request goals: the callback's own timing and the
 client's end-to-end time), and the server's peak resident memory (psutil, sampled every 0.2 s,
 children included). Segment answers "no trained model" as an error when no segmentation weight
-is published; those are counted separately as ``expected_errors``.
+is published, and the ensemble "needs at least two" when fewer than two CIFAR-10 models have
+weights; those are counted separately as ``expected_errors``. The Lab's callbacks report no
+server-side time, so their ``idle_server_ms_median`` is the client's.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MIX = (("classify", 0.7), ("edges", 0.2), ("segment", 0.1))
+MIX = (("classify", 0.6), ("edges", 0.2), ("segment", 0.1), ("lab_basics", 0.03), ("lab_network", 0.03),
+       ("lab_augment", 0.02), ("lab_digit_photo", 0.01), ("lab_ensemble", 0.01))
+EXPECTED = ("No trained segmentation model", "The ensemble needs at least two")  # no weights here: not errors
 
 
 def free_port() -> int:
@@ -62,6 +68,13 @@ def main() -> int:
     tmp.mkdir(parents=True, exist_ok=True)
     photo = tmp / "coffee.jpg"  # a typical 600x400 photo
     Image.fromarray(skimage.data.coffee()).save(photo, quality=90)
+    import cv2
+    import numpy as np
+
+    paper = (200 + np.linspace(-30, 30, 640)[None, :, None] + np.zeros((480, 1, 3))).clip(0, 255).astype(np.uint8)
+    cv2.putText(paper, "3", (230, 380), cv2.FONT_HERSHEY_SIMPLEX, 10, (40, 40, 50), 28, cv2.LINE_AA)
+    digit = tmp / "digit3.jpg"  # a photographed-looking handwritten 3
+    Image.fromarray(paper).save(digit, quality=90)
     port = free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", CVZOO_DEMO_PORT=str(port))
     server = subprocess.Popen([sys.executable, "-m", "demos.app"], cwd=ROOT, env=env,
@@ -100,8 +113,23 @@ def main() -> int:
             if kind == "edges":
                 out = client.predict(handle_file(str(photo)), 320, 32, 10, 8, 0.5, False, api_name="/edges")
                 return {"server_ms": 1000 * float(out[3].split("pb-lite took ")[1].split(" s")[0])}
-            out = client.predict(handle_file(str(photo)), None, 0.5, api_name="/segment")
-            return {"server_ms": float(out[-1].split(" in ")[1].split(" ms")[0])}  # the State output is not in the API
+            if kind == "segment":
+                out = client.predict(handle_file(str(photo)), None, 0.5, api_name="/segment")
+                return {"server_ms": float(out[-1].split(" in ")[1].split(" ms")[0])}  # State is not in the API
+            t = time.perf_counter()
+            if kind == "lab_basics":
+                client.predict(handle_file(str(photo)), "Sobel x", "", "Otsu", 127, 31, 5, 0.5, 8, "max",
+                               api_name="/lab_basics")
+            elif kind == "lab_network":
+                client.predict(handle_file(str(photo)), "efficientnet_lite0", "", api_name="/lab_network")
+            elif kind == "lab_augment":
+                client.predict(handle_file(str(photo)), "cifar_cnn_cifar10_course", "upload", 0, 16, 0, False,
+                               api_name="/lab_augment")
+            elif kind == "lab_digit_photo":
+                client.predict(handle_file(str(digit)), [], api_name="/lab_digit_photo")
+            else:
+                client.predict(handle_file(str(photo)), api_name="/lab_ensemble")
+            return {"server_ms": 1000 * (time.perf_counter() - t)}
 
         results: list[dict] = []
         lock = threading.Lock()
@@ -164,7 +192,7 @@ def main() -> int:
     for kind, _ in MIX:
         rs = [r for r in results if r["kind"] == kind]
         ok = [r["s"] * 1000 for r in rs if r["error"] is None]
-        expected = [r for r in rs if r["error"] and "No trained segmentation model" in r["error"]]
+        expected = [r for r in rs if r["error"] and any(e in r["error"] for e in EXPECTED)]
         errors = [r["error"] for r in rs if r["error"] and r not in expected]
         report["endpoints"][kind] = {
             "requests": len(rs), "ok": len(ok), "errors": len(errors), "expected_errors": len(expected),

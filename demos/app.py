@@ -27,7 +27,17 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr
 
 from demos.callbacks import classify as cls
-from demos.callbacks import common, digits, edges, embeddings, segment, zoo_browser
+from demos.callbacks import (
+    common,
+    digits,
+    edges,
+    embeddings,
+    lab_augment,
+    lab_basics,
+    lab_network,
+    segment,
+    zoo_browser,
+)
 from demos.callbacks.common import DemoError
 
 log = logging.getLogger("cvzoo.demo")
@@ -169,6 +179,52 @@ def run_zoo_details(name: str | None) -> tuple[str, str]:
     return _call(zoo_browser.model_details, name)
 
 
+def run_lab_basics(file: str | None, kernel: str, custom: str, method: str, value: float, block: float, c: float,
+                   gamma: float, pool_size: float, pool_mode: str) -> tuple[Any, ...]:
+    return _call(lab_basics.image_basics, file, kernel, custom, method, float(value), int(block), float(c),
+                 float(gamma), int(pool_size), pool_mode)
+
+
+def run_lab_kernel_text(kernel: str, custom: str) -> str:
+    return lab_basics.kernel_text(lab_basics.KERNELS[kernel]) if kernel in lab_basics.KERNELS else custom
+
+
+def run_lab_model(name: str | None) -> tuple[Any, ...]:
+    layers, layer, grid, caption, info, table = _call(lab_network.model_card, name)
+    return gr.update(choices=layers, value=layer), grid, f"First layer: {caption}.\n\n{info}", table
+
+
+def run_lab_network(file: str | None, name: str | None, layer: str | None) -> tuple[Any, ...]:
+    grid, maps_caption, cam, cam_caption, text = _call(lab_network.inside_network, file, name, layer or None)
+    return grid, cam, f"{text}\n\n- feature maps: {maps_caption}\n- {cam_caption}"
+
+
+def run_lab_augment(file: str | None, recipe: str | None, source: str, index: float, n: float, seed: float,
+                    course_crop: bool) -> tuple[Any, ...]:
+    return _call(lab_augment.augment_preview, file, recipe, source, int(index or 0), int(n), int(seed or 0),
+                 bool(course_crop))
+
+
+def run_lab_digit_photo(file: str | None, models: list[str]) -> tuple[Any, ...]:
+    steps, fig, _results, text = _call(digits.digit_photo, file, models)
+    return steps, fig, text
+
+
+def run_lab_ensemble(file: str | None) -> tuple[Any, ...]:
+    fig, results, text = _call(cls.ensemble_members, file)
+    return fig, results, text
+
+
+def warm_lab(models: list[str]) -> None:
+    """Build each lab model's private copy and layer summary once, in the background (seconds for the
+    larger ones), so that the first user to pick a model does not wait for torchinfo."""
+    for name in models:
+        try:
+            lab_network.model_card(name)
+        except Exception:  # a model that cannot be summarised says so when picked
+            log.debug("warming the lab for %s failed", name, exc_info=True)
+
+
 # ---- the app -------------------------------------------------------------------------------------------------
 
 def build() -> gr.Blocks:
@@ -180,6 +236,10 @@ def build() -> gr.Blocks:
     emb_files = list(embeddings.embedding_files())
     cifar_models = [m for m in classify_models if m != common.ENSEMBLE and m in common._cifar_members()]
     all_models = zoo_browser.zoo.list_models()
+    net_models = lab_network.network_models()
+    net_default = next((m for m in ("efficientnet_lite0", "lenet5") if m in net_models), None) or \
+        (net_models[0] if net_models else None)
+    recipes = lab_augment.augment_recipes()
 
     atomic_image_cache()
     with gr.Blocks(title="cvzoo: classic computer vision, measured", delete_cache=DELETE_CACHE) as demo:
@@ -326,10 +386,160 @@ def build() -> gr.Blocks:
                     trig(run_zoo_table, [z_task, z_pre], [z_table], api_name=False)
                 z_btn.click(run_zoo_details, [z_model], [z_info, z_sum], api_name="zoo_model",
                             concurrency_id="light", concurrency_limit=LIGHT_CONCURRENCY)
+
+            with gr.Tab("Lab", id="lab"):
+                gr.Markdown("The course's lab (notebooks \"Images and CNNs\" and \"CNN 2\"), on your images. "
+                            f"Uploads are downscaled to at most {lab_basics.MAX_SIDE} px on the longer side.",
+                            elem_id="lab_intro")
+                with gr.Tabs():
+                    with gr.Tab("Image basics", id="lab_basics"):
+                        with gr.Row():
+                            with gr.Column(scale=1):
+                                b_file = gr.File(label=f"Image ({UPLOAD_HINT})", type="filepath",
+                                                 elem_id="lab_basics_in")
+                                b_kernel = gr.Dropdown(list(lab_basics.KERNEL_CHOICES), value="sharpen", label="kernel",
+                                                       elem_id="lab_basics_kernel")
+                                b_custom = gr.Textbox(lab_basics.kernel_text(lab_basics.KERNELS["sharpen"]), lines=3,
+                                                      label=f"kernel weights (rows: new lines or ';'; numbers: spaces "
+                                                            f"or commas; odd size up to {lab_basics.MAX_KERNEL}x"
+                                                            f"{lab_basics.MAX_KERNEL}; edit and pick 'custom')",
+                                                      elem_id="lab_basics_custom")
+                                b_method = gr.Radio(list(lab_basics.THRESHOLDS), value="Otsu", label="threshold",
+                                                    elem_id="lab_basics_method")
+                                with gr.Row():
+                                    b_value = gr.Slider(0, 255, value=127, step=1, label="fixed threshold",
+                                                        elem_id="lab_basics_value")
+                                    b_block = gr.Slider(3, 101, value=31, step=2, label="adaptive block (px)",
+                                                        elem_id="lab_basics_block")
+                                    b_c = gr.Slider(-20, 20, value=5, step=1, label="adaptive C",
+                                                    elem_id="lab_basics_c")
+                                b_gamma = gr.Slider(0.1, 3, value=0.5, step=0.05, label="gamma (< 1 brightens)",
+                                                    elem_id="lab_basics_gamma")
+                                with gr.Row():
+                                    b_pool = gr.Slider(2, 32, value=8, step=1, label="pooling size (window = stride)",
+                                                       elem_id="lab_basics_pool")
+                                    b_pmode = gr.Radio(list(lab_basics.POOLS), value="max", label="pooling",
+                                                       elem_id="lab_basics_pool_mode")
+                                b_btn = gr.Button("Apply", variant="primary", elem_id="lab_basics_run")
+                                if examples:
+                                    gr.Examples(examples=[[p] for p in examples], inputs=[b_file], label="examples")
+                            with gr.Column(scale=2):
+                                b_gallery = gr.Gallery(label="input, kernel, threshold, gamma, pooling", columns=5,
+                                                       height="auto", format="png", elem_id="lab_basics_out")
+                                b_hist = gr.Plot(label="grey-level histogram", elem_id="lab_basics_hist")
+                                b_files = gr.File(label="results (PNG)", file_count="multiple",
+                                                  elem_id="lab_basics_files")
+                                b_text = gr.Markdown(elem_id="lab_basics_text")
+                        b_kernel.change(run_lab_kernel_text, [b_kernel, b_custom], [b_custom], api_name=False,
+                                        concurrency_id="light", concurrency_limit=LIGHT_CONCURRENCY)
+                        b_btn.click(run_lab_basics, [b_file, b_kernel, b_custom, b_method, b_value, b_block, b_c,
+                                                     b_gamma, b_pool, b_pmode], [b_gallery, b_hist, b_files, b_text],
+                                    api_name="lab_basics", concurrency_id="light", concurrency_limit=LIGHT_CONCURRENCY)
+
+                    with gr.Tab("Inside a network", id="lab_network"):
+                        with gr.Row():
+                            with gr.Column(scale=1):
+                                n_model = gr.Dropdown(net_models, value=net_default, label="model with weights",
+                                                      elem_id="lab_network_model")
+                                n_layer = gr.Dropdown([], value=None, label="layer for feature maps",
+                                                      allow_custom_value=True, elem_id="lab_network_layer")
+                                n_file = gr.File(label=f"Image ({UPLOAD_HINT})", type="filepath",
+                                                 elem_id="lab_network_in")
+                                n_btn = gr.Button("Look inside", variant="primary", elem_id="lab_network_run")
+                                if examples:
+                                    gr.Examples(examples=[[p] for p in examples], inputs=[n_file], label="examples")
+                                n_kernels = gr.Image(label="first-layer kernels", interactive=False, format="png",
+                                                     elem_id="lab_network_kernels")
+                            with gr.Column(scale=2):
+                                n_text = gr.Markdown(elem_id="lab_network_text")
+                                with gr.Row():
+                                    n_maps = gr.Image(label="feature maps of the chosen layer", interactive=False,
+                                                      format="png", elem_id="lab_network_maps")
+                                    n_cam = gr.Image(label="Grad-CAM (Captum) for the predicted class",
+                                                     interactive=False, format="png", elem_id="lab_network_cam")
+                                n_info = gr.Markdown(elem_id="lab_network_info")
+                                n_sum = gr.Code(label="layer summary with output shapes (torchinfo)", language=None,
+                                                elem_id="lab_network_summary")
+                        n_model.change(run_lab_model, [n_model], [n_layer, n_kernels, n_info, n_sum],
+                                       api_name="lab_model", concurrency_id="light",
+                                       concurrency_limit=LIGHT_CONCURRENCY)
+                        n_btn.click(run_lab_network, [n_file, n_model, n_layer], [n_maps, n_cam, n_text],
+                                    api_name="lab_network", concurrency_id="light", concurrency_limit=LIGHT_CONCURRENCY)
+
+                    with gr.Tab("Augmentation", id="lab_augment"):
+                        with gr.Row():
+                            with gr.Column(scale=1):
+                                a_recipe = gr.Dropdown(recipes, value=recipes[0] if recipes else None,
+                                                       label="training recipe (training/recipes.py)",
+                                                       elem_id="lab_augment_recipe")
+                                a_source = gr.Radio(["upload", "data set"], value="upload", label="image",
+                                                    elem_id="lab_augment_source")
+                                a_file = gr.File(label=f"Image ({UPLOAD_HINT})", type="filepath",
+                                                 elem_id="lab_augment_in")
+                                a_index = gr.Number(0, precision=0, minimum=0, label="data set test image number",
+                                                    elem_id="lab_augment_index")
+                                with gr.Row():
+                                    a_n = gr.Slider(4, lab_augment.MAX_N, value=15, step=1, label="draws",
+                                                    elem_id="lab_augment_n")
+                                    a_seed = gr.Number(0, precision=0, label="seed", elem_id="lab_augment_seed")
+                                a_crop = gr.Checkbox(label="first the course's CenterCrop(10) (not in any recipe)",
+                                                     value=False, elem_id="lab_augment_crop")
+                                a_btn = gr.Button("Preview", variant="primary", elem_id="lab_augment_run")
+                                if examples:
+                                    gr.Examples(examples=[[p] for p in examples], inputs=[a_file], label="examples")
+                            with gr.Column(scale=2):
+                                a_grid = gr.Image(label="what the network is trained on", interactive=False,
+                                                  format="png", elem_id="lab_augment_out")
+                                a_text = gr.Markdown(elem_id="lab_augment_text")
+                                a_code = gr.Code(label="the recipe's transforms", language="python",
+                                                 elem_id="lab_augment_code")
+                        a_btn.click(run_lab_augment, [a_file, a_recipe, a_source, a_index, a_n, a_seed, a_crop],
+                                    [a_grid, a_code, a_text], api_name="lab_augment", concurrency_id="light",
+                                    concurrency_limit=LIGHT_CONCURRENCY)
+
+                    with gr.Tab("Digit photo", id="lab_digit"):
+                        with gr.Row():
+                            with gr.Column(scale=1):
+                                p_file = gr.File(label=f"Photo of a handwritten digit ({UPLOAD_HINT})", type="filepath",
+                                                 elem_id="lab_digit_in")
+                                p_models = gr.CheckboxGroup(mnist, value=mnist, label="MNIST models",
+                                                            elem_id="lab_digit_models")
+                                p_btn = gr.Button("Read the digit", variant="primary", elem_id="lab_digit_run")
+                            with gr.Column(scale=2):
+                                p_steps = gr.Gallery(label="each step: grayscale, Otsu, invert, crop, resize, "
+                                                     "28x28, normalised", columns=7, height="auto", format="png",
+                                                     elem_id="lab_digit_steps")
+                                p_plot = gr.Plot(label="predictions", elem_id="lab_digit_plot")
+                                p_text = gr.Markdown(elem_id="lab_digit_text")
+                        p_btn.click(run_lab_digit_photo, [p_file, p_models], [p_steps, p_plot, p_text],
+                                    api_name="lab_digit_photo", concurrency_id="light",
+                                    concurrency_limit=LIGHT_CONCURRENCY)
+
+                    with gr.Tab("Ensemble", id="lab_ensemble"):
+                        with gr.Row():
+                            with gr.Column(scale=1):
+                                s_file = gr.File(label=f"Image ({UPLOAD_HINT})", type="filepath",
+                                                 elem_id="lab_ensemble_in")
+                                gr.Markdown(f"Members: the CIFAR-10 classifiers with weights "
+                                            f"({', '.join(cifar_models) or 'none yet'}), averaged by "
+                                            "`zoo.models.ensemble.Ensemble`.", elem_id="lab_ensemble_members")
+                                s_btn = gr.Button("Compare", variant="primary", elem_id="lab_ensemble_run")
+                                if examples:
+                                    gr.Examples(examples=[[p] for p in examples], inputs=[s_file], label="examples")
+                            with gr.Column(scale=2):
+                                s_plot = gr.Plot(label="top-3 per member and the ensemble's average",
+                                                 elem_id="lab_ensemble_plot")
+                                s_text = gr.Markdown(elem_id="lab_ensemble_text")
+                                s_json = gr.JSON(label="probabilities", visible=False, elem_id="lab_ensemble_json")
+                        s_btn.click(run_lab_ensemble, [s_file], [s_plot, s_json, s_text], api_name="lab_ensemble",
+                                    concurrency_id="light", concurrency_limit=LIGHT_CONCURRENCY)
         # The registry table counts every model's parameters (seconds): filled after the page loads,
         # from a cache that a background thread starts warming when the app is built.
         demo.load(run_zoo_table, [z_task, z_pre], [z_table], api_name=False)
+        if net_default:
+            demo.load(run_lab_model, [n_model], [n_layer, n_kernels, n_info, n_sum], api_name=False)
     threading.Thread(target=zoo_browser.models_table, name="warm-zoo-table", daemon=True).start()
+    threading.Thread(target=warm_lab, args=(net_models,), name="warm-lab", daemon=True).start()
     demo.queue(default_concurrency_limit=LIGHT_CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
 

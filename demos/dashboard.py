@@ -5,7 +5,8 @@
 
 Pick run folders (under ``$CVZOO_RUNS``, default ``./runs``) and compare loss/accuracy curves,
 confusion matrices, per-class accuracy, misclassified test images and the t-SNE of their
-embeddings; browse pb-lite's BSDS precision-recall curves and the model zoo. With no runs it
+embeddings; browse pb-lite's BSDS precision-recall curves, the course's runs beside ours
+(Experiments) and the model zoo. With no runs it
 says how to make one. Heavy loads are cached with ``st.cache_data`` keyed by strings (paths and
 modification times), never by torch objects.
 """
@@ -175,6 +176,26 @@ def show_pb(root: str) -> None:
     st.dataframe(table, hide_index=True, width="stretch")
 
 
+def show_experiments(root: str) -> None:
+    """The course's runs beside ours (same model and data), table then curves side by side."""
+    course, ours = runs_cb.experiment_runs(root)
+    if not course:
+        st.info(runs_cb.NO_EXPERIMENTS.format(root=root))
+        return
+    st.caption("Course side: runs whose recipe's name contains \"course\"; ours: the other runs of the same model "
+               "and data. \"course reported\": the accuracy the course material printed.")
+    st.dataframe(runs_cb.experiment_rows(course, ours, root), hide_index=True, width="stretch")
+    left, right = st.columns(2)
+    for col, side, runs in ((left, "course", course), (right, "ours", ours)):
+        with col:
+            st.subheader(f"{side} ({len(runs)} run{'s' if len(runs) != 1 else ''})")
+            if runs:
+                fig, _ = curves(tuple(runs), root, tuple(_stamp(r) for r in runs))
+                st.plotly_chart(fig, width="stretch", key=f"experiments_{side}")
+            else:
+                st.info("No run of ours for these models yet: `python -m training fit MODEL --data DATA`.")
+
+
 def show_zoo() -> None:
     if not st.toggle("show the model registry (builds every model once to count parameters: seconds the first "
                      "time)", key="zoo_on"):
@@ -196,7 +217,7 @@ def main() -> None:
     st.title("cvzoo dashboard")
     root = st.sidebar.text_input("runs folder", value=str(runs_root()), key="root")
     runs = pick_runs(root)
-    tabs = st.tabs(["Curves", "Confusion", "Per class", "Misclassified", "t-SNE", "pb-lite PR", "Zoo"])
+    tabs = st.tabs(["Curves", "Confusion", "Per class", "Misclassified", "t-SNE", "pb-lite PR", "Experiments", "Zoo"])
     with tabs[0]:
         if not find_runs(root):
             st.info(runs_cb.HOW_TO_TRAIN.format(root=root))
@@ -221,6 +242,8 @@ def main() -> None:
     with tabs[5]:
         show_pb(root)
     with tabs[6]:
+        show_experiments(root)
+    with tabs[7]:
         show_zoo()
 
 

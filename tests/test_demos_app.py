@@ -171,3 +171,59 @@ def test_cached_output_images_are_written_atomically(tmp_path):
         assert pu.save_pil_to_cache(img, str(tmp_path)) == first
         assert len(reader.read()) == size > 0
     assert not list(Path(first).parent.glob("*.part"))
+
+
+# ---- the Lab's endpoints ----------------------------------------------------------------------------------------
+
+LAB_ENDPOINTS = {  # endpoint: the arguments after the upload
+    "/lab_basics": ["Sobel x", "", "Otsu", 127, 31, 5, 0.5, 8, "max"],
+    "/lab_network": ["lenet5", "features.0"],
+    "/lab_augment": ["cifar_cnn_cifar10_course", "upload", 0, 4, 0, False],
+    "/lab_digit_photo": [["lenet5", "mnist_cnn"]],
+    "/lab_ensemble": [],
+}
+
+
+def test_lab_endpoints(served):
+    client, tmp = served
+    from gradio_client import handle_file
+
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert set(LAB_ENDPOINTS) | {"/lab_model"} <= names
+    photo = handle_file(_photo_file(tmp))
+    gallery, _fig, files, text = client.predict(photo, *LAB_ENDPOINTS["/lab_basics"], api_name="/lab_basics")
+    assert [g["caption"].split(" ")[0] for g in gallery] == ["input", "Sobel", "Otsu", "gamma", "max"]
+    assert len(files) == 4 and all(Path(f).is_file() for f in files) and "Working image 451x300" in text
+    layers, _kernels, info, table = client.predict("lenet5", api_name="/lab_model")
+    assert "features.0" in str(layers) and "6 kernels" in info and "Total params" in table
+    _maps, cam, text = client.predict(photo, *LAB_ENDPOINTS["/lab_network"], api_name="/lab_network")
+    assert np.asarray(Image.open(cam)).shape == (320, 320, 3) and "Grad-CAM at" in text
+    grid, code, text = client.predict(photo, *LAB_ENDPOINTS["/lab_augment"], api_name="/lab_augment")
+    assert "RandomRotation" in code and np.asarray(Image.open(grid)).shape[0] == 96
+    sketch = tmp / "seven_photo.png"
+    Image.fromarray(255 - _drawn_seven()[..., 3]).save(sketch)  # black ink on white paper
+    steps, _fig, text = client.predict(handle_file(str(sketch)), *LAB_ENDPOINTS["/lab_digit_photo"],
+                                       api_name="/lab_digit_photo")
+    assert len(steps) == 7 and "lenet5" in text
+    _fig, results, text = client.predict(photo, api_name="/lab_ensemble")
+    assert [r["model"] for r in results][:2] == ["cifar_cnn", "cifar_speedrun"] and "ensemble" in text
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_lab_bad_uploads_are_messages(served):
+    client, tmp = served
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    expected = {"empty": "0 bytes", "text": "not an image", "truncated": "truncated or corrupt",
+                "huge": "above the limit", "bomb": "decompression bomb"}
+    for kind, path in bad_uploads(tmp).items():  # every kind in every view: tests/test_demos_lab.py
+        for api, args in LAB_ENDPOINTS.items():
+            if api == "/lab_basics" or kind in ("empty", "bomb"):
+                with pytest.raises(AppError, match=expected[kind]):
+                    client.predict(handle_file(str(path)), *args, api_name=api)
+    with pytest.raises(AppError, match="odd size"):
+        client.predict(handle_file(_photo_file(tmp)), "custom (type below)", "1 2; 3 4", "Otsu", 127, 31, 5, 0.5, 8,
+                       "max", api_name="/lab_basics")
+    _, _, _, text = client.predict(handle_file(_photo_file(tmp)), *LAB_ENDPOINTS["/lab_basics"], api_name="/lab_basics")
+    assert "Working image" in text  # still serving

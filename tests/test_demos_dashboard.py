@@ -68,3 +68,19 @@ def test_zoo_browser_layer_summary(tmp_path, monkeypatch):
     assert any("Total params" in c.value for c in at.code)
     at.radio(key="zoo_task").set_value("segmentation").run()
     assert all(r == "segmentation" for r in at.dataframe[-1].value["task"])
+
+
+def test_experiments_course_beside_ours(tmp_path, monkeypatch):
+    at = _app(tmp_path / "empty", monkeypatch).run()
+    assert "No experiment runs yet" in " ".join(i.value for i in at.info)
+    course = make_run(tmp_path / "runs", "course")
+    cfg = json.loads((course / "config.json").read_text())
+    (course / "config.json").write_text(json.dumps(cfg | {"recipe": "cifar_cnn_cifar10_course"}))
+    make_run(tmp_path / "runs", "ours", epochs=5)
+    at = _app(tmp_path / "runs", monkeypatch).run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "side" in d.value.columns)
+    assert list(table["side"]) == ["course", "ours"] and list(table["run"]) == ["course", "ours"]
+    sides = [s.value for s in at.subheader if s.value.startswith(("course", "ours"))]
+    assert sides == ["course (1 run)", "ours (1 run)"]
+    assert len(at.get("plotly_chart")) >= 2 + 1  # the two sides' curves and the Curves tab

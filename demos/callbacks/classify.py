@@ -80,3 +80,52 @@ def topk_figure(results: list[dict[str, Any]]) -> Any:
         fig.update_xaxes(range=[0, 100], title_text="probability (%)", row=1, col=i)
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 40})
     return fig
+
+
+def ensemble_members(image: Any, top_k: int = 3) -> tuple[Any, list[dict[str, Any]], str]:
+    """The lab's ensemble view: each member's top-``k`` beside the ensemble's, for one image.
+
+    The ensemble is the zoo's :class:`zoo.models.ensemble.Ensemble` over the CIFAR-10 classifiers
+    with weights (the Classify tab's ``ensemble``): the members' probabilities come from its
+    ``member_probabilities`` and the average from its ``forward`` (equal weights), on the
+    ensemble's input transform (32x32, CIFAR-10 mean/std). Returns ``(plotly figure, results,
+    markdown)``; ``results`` holds one entry a member then the ensemble, with all 10
+    probabilities under ``"probs"``.
+    """
+    from demos.callbacks.common import ENSEMBLE, _cifar_members
+
+    notes: list[str] = []
+    rgb = read_image(image, notes)
+    members = _cifar_members()
+    if len(members) < 2:
+        raise DemoError("The ensemble needs at least two trained CIFAR-10 models; there "
+                        f"{'is' if len(members) == 1 else 'are'} {len(members)}"
+                        f"{' (' + ', '.join(members) + ')' if members else ''}. Train more with "
+                        "`python -m training fit cifar_cnn --data cifar10`.")
+    model = get_model(ENSEMBLE)
+    if not is_probability_model(model):  # published ensemble weights of another kind
+        raise DemoError("The ensemble model does not output probabilities.")
+    names = class_names(ENSEMBLE)
+    t0 = time.perf_counter()
+    x = get_transform(ENSEMBLE)(rgb).unsqueeze(0)
+    with torch.inference_mode():
+        per_member = model.member_probabilities(x)[:, 0].float()
+        average = model(x)[0].float()
+    latency = (time.perf_counter() - t0) * 1000
+    n = len(model.members)
+    labels = members if len(members) == n else [f"member {i + 1}" for i in range(n)]
+
+    def entry(label: str, probs: torch.Tensor) -> dict[str, Any]:
+        p, idx = probs.topk(min(top_k, probs.numel()))
+        return {"model": label, "latency_ms": round(latency, 1), "probs": [round(float(v), 6) for v in probs],
+                "top": [(names[i], float(v)) for v, i in zip(p.tolist(), idx.tolist(), strict=True)]}
+
+    results = [entry(lab, pr) for lab, pr in zip(labels, per_member, strict=True)]
+    results.append(entry(f"ensemble ({len(labels)} members, average)", average))
+    h, w = rgb.shape[:2]
+    lines = [f"Image {w}x{h}, seen at 32x32 by every member; all together {latency:.0f} ms."
+             + (f" Note: {'; '.join(notes)}." if notes else "")]
+    lines += [f"- **{r['model']}**: {r['top'][0][0]} ({100 * r['top'][0][1]:.1f}%)" for r in results]
+    agree = len({r["top"][0][0] for r in results[:-1]}) == 1
+    lines.append("The members agree." if agree else "The members disagree; the ensemble averages their probabilities.")
+    return topk_figure(results), results, "\n".join(lines)

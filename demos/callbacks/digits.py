@@ -210,8 +210,8 @@ def digits(drawing: Any, models: list[str] | str | None = None) -> tuple[
 
 def digit_photo(photo: Any, models: list[str] | str | None = None) -> tuple[
         list[tuple[np.ndarray, str]], Any, list[dict[str, Any]], str]:
-    """The lab's "digit from a photo" callback: ``(every step as a gallery, plotly top-5 figure, results,
-    markdown)``.
+    """The lab's "digit from a photo" callback: ``(every step as a gallery [(uint8 image, step)], plotly top-5
+    figure, results, markdown)``.
 
     The steps are :func:`digit_steps` (the sketchpad's own), then the normalised model input
     (``(x / 255 - 0.1307) / 0.3081``, shown rescaled to 0-255). A photo larger than
@@ -226,4 +226,4 @@ def digit_photo(photo: Any, models: list[str] | str | None = None) -> tuple[
     steps.append((f"normalised ({models[0]}): mean 0.1307, std 0.3081; range [{x.min():.2f}, {x.max():.2f}]",
                   to_u8(x)))
     results, _ = predict_digit(x28, models)
-    return steps, topk_figure(results), results, _note(results)
+    return [(img, name) for name, img in steps], topk_figure(results), results, _note(results)

@@ -228,3 +228,54 @@ def pr_figure(paths: list[str], root: str | None = None) -> tuple[Any, list[dict
 def run_embeddings(run: str | os.PathLike) -> list[str]:
     """Embeddings files inside a run folder."""
     return sorted(str(p) for p in Path(run).glob("embeddings*.npz"))
+
+
+# ---- experiments: the course's recipes against ours --------------------------------------------------------------
+
+NO_EXPERIMENTS = (
+    "No experiment runs yet: make one with `python -m training fit ...`, e.g. the course's settings and ours "
+    "for the same network:\n\n"
+    "```bash\n"
+    ".venv/bin/python -m training fit cifar_cnn --data cifar10 --recipe cifar_cnn_cifar10_course --out "
+    "{root}/cifar_cnn_course\n"
+    ".venv/bin/python -m training fit cifar_cnn --data cifar10 --recipe cifar_cnn_cifar10 --out {root}/cifar_cnn_ours\n"
+    "```\n\n"
+    "A run counts as the course's side when its recipe's name (config.json) contains \"course\"."
+)
+
+
+def run_recipe(run: str | os.PathLike) -> str:
+    """The recipe name a run's ``config.json`` records (``""`` when absent)."""
+    r = read_config(run).get("recipe")
+    return str(r.get("name", "")) if isinstance(r, dict) else str(r or "")
+
+
+def is_course(run: str | os.PathLike) -> bool:
+    """True for runs of a course recipe (its name contains "course")."""
+    return "course" in run_recipe(run).lower()
+
+
+def experiment_runs(root: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """``(course runs, our runs)`` under ``root``: only the (model, data) pairs that have a course run."""
+    runs = find_runs(root)
+    course = [r for r in runs if is_course(r)]
+    pairs = {(read_config(r).get("model"), read_config(r).get("data")) for r in course}
+    ours = [r for r in runs if not is_course(r) and (read_config(r).get("model"), read_config(r).get("data")) in pairs]
+    return course, ours
+
+
+def experiment_rows(course: list[str], ours: list[str], root: str | None = None) -> list[dict[str, Any]]:
+    """The comparison table: :func:`summary_rows` of every run with its side and the course's published number
+    (the ``course`` field of the recipe the run recorded, else of the registry's recipe, in %), ordered by
+    (model, data), course first."""
+    try:
+        from training.recipes import RECIPES
+    except ImportError:  # the dashboard without the training package: no published numbers
+        RECIPES = {}
+    rows = []
+    for side, runs in (("course", course), ("ours", ours)):
+        for r, row in zip(runs, summary_rows(runs, root), strict=True):
+            fields = read_config(r).get("recipe_fields") or {}
+            reported = fields.get("course", getattr(RECIPES.get(run_recipe(r)), "course", None))
+            rows.append({"side": side, **row, "course reported (%)": reported})
+    return sorted(rows, key=lambda x: (str(x["model"]), str(x["data"]), x["side"] != "course"))

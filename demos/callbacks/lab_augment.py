@@ -1,0 +1,218 @@
+"""Lab, augmentation preview: what a network is trained on under a recipe, as a grid of random draws.
+
+The recipes are :data:`training.recipes.RECIPES` (the classification ones, course recipes first),
+so a recipe declared later appears by itself. The transforms are the training code's own objects,
+built as ``training`` builds them for a run: the per-image torchvision transforms of
+:func:`training.engine.sample_transform` (the course's ``RandomRotation((30, 70))``, colour
+jitter), the :class:`training.data.Preprocess` that :func:`training.engine.plan_input` plans
+(scale to [0, 1], pad or resize, normalise) and the batched :class:`training.data.Augment`
+(random crop with padding, flip, cutout), applied in that order as
+:class:`training.data.BatchLoader` applies them. Nothing is re-implemented here; the tiles are the
+normalised tensors mapped back to 0-255 for display.
+
+The source is an upload (downscaled by area so its shorter side is the data set's image side,
+centre-cropped, grey for MNIST) or an image of the recipe's data set (its test split, from
+``$CVZOO_DATA``). The course also centre-cropped CIFAR-10 images to 10x10 (``CenterCrop(10)``, what
+its 10x10 "ResNet" networks take); no recipe encodes that, so it is an explicit extra step here
+(torchvision's ``v2.CenterCrop(10)`` before the recipe's transforms), off by default.
+"""
+
+from __future__ import annotations
+
+import inspect
+from functools import lru_cache
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from demos.callbacks.common import DemoError, read_image
+
+DATA_SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}  # (C, H, W) of each data set's stored images
+COURSE_CROP = 10  # the course's CenterCrop(10)
+TILE = 96  # displayed tile side (px, nearest-neighbour enlargement)
+MAX_N = 64
+
+
+def augment_recipes() -> list[str]:
+    """Classification recipes of the registry: those whose name contains "course" first, then the rest, sorted."""
+    from training.recipes import RECIPES
+
+    names = [n for n, r in RECIPES.items() if r.task == "classification"]
+    return sorted(names, key=lambda n: ("course" not in n, n))
+
+
+def default_recipe() -> str | None:
+    names = augment_recipes()
+    return names[0] if names else None
+
+
+def _recipe(name: str | None) -> Any:
+    from training.recipes import UnknownRecipeError, get_recipe
+
+    if not name:
+        raise DemoError("Pick a recipe.")
+    try:
+        r = get_recipe(name)
+    except UnknownRecipeError as exc:
+        raise DemoError(str(exc)) from None
+    if r.task != "classification":
+        raise DemoError(f"{name} is a {r.task} recipe; the preview covers classification recipes.")
+    return r
+
+
+def data_shape(data: str) -> tuple[int, int, int]:
+    """``(C, H, W)`` of a data set's stored images (MNIST, CIFAR-10; others: read from the data set)."""
+    base = data.split(":")[0].removesuffix("-npz").removesuffix("-classic")
+    if base in DATA_SHAPES:
+        return DATA_SHAPES[base]
+    return tuple(dataset_split(data).images.shape[1:])  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=2)
+def dataset_split(data: str) -> Any:
+    """The test split of a data set (:func:`training.data.load_dataset`), loaded once per process."""
+    from training.data import DatasetNotFoundError, load_dataset
+
+    try:
+        return load_dataset(data, "test")
+    except (DatasetNotFoundError, FileNotFoundError, ValueError) as exc:
+        raise DemoError(f"The {data} data set is not available here ({exc}); upload an image instead.") from None
+
+
+def as_data_image(rgb: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
+    """An ``(H, W, 3)`` uint8 upload -> ``(C, h, w)`` uint8 like the data set stores it: shorter side scaled
+    (area) to ``h``/``w``, centre crop, grey (BT.601) when ``C`` is 1."""
+    c, h, w = shape
+    ih, iw = rgb.shape[:2]
+    f = max(h / ih, w / iw)
+    small = cv2.resize(rgb, (max(w, round(iw * f)), max(h, round(ih * f))), interpolation=cv2.INTER_AREA)
+    top, left = (small.shape[0] - h) // 2, (small.shape[1] - w) // 2
+    small = small[top: top + h, left: left + w]
+    if c == 1:
+        small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)[..., None]
+    return torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1)
+
+
+def recipe_transforms(name: str, shape: tuple[int, int, int]) -> dict[str, Any]:
+    """The recipe's training transforms, built by the training code for images of ``shape`` (C, H, W):
+    ``{"recipe", "sample" (per-image transform or None), "preprocess", "augment"}``."""
+    import zoo
+    from training.data import ArrayDataset, Augment
+    from training.engine import plan_input, sample_transform
+
+    r = _recipe(name)
+    k = zoo.get_spec(r.model).num_classes
+    probe = ArrayDataset(r.data, "preview", torch.zeros((1, *shape), dtype=torch.uint8),
+                         torch.zeros(1, dtype=torch.long), [str(i) for i in range(k)])
+    pre, _ = plan_input(r.model, probe, r, {})
+    return {"recipe": r, "sample": sample_transform(r), "preprocess": pre,
+            "augment": Augment(r.crop_pad, r.pad_mode, r.flip, r.cutout)}
+
+
+def draw(image: torch.Tensor, t: dict[str, Any], n: int = 16, seed: int = 0,
+         course_crop: bool = False) -> torch.Tensor:
+    """``n`` training views of one ``(C, H, W)`` uint8 image under the transforms ``t``: an ``(n, C, h, w)``
+    float tensor, normalised as the network receives it. Seeded: the same ``seed`` gives the same draws."""
+    from torchvision.transforms import v2
+
+    x = image.unsqueeze(0).expand(n, -1, -1, -1).contiguous()
+    if course_crop:
+        x = v2.CenterCrop(COURSE_CROP)(x)
+    g = torch.Generator().manual_seed(int(seed))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        if t["sample"] is not None:
+            x = torch.stack([t["sample"](img) for img in x])
+    x = t["preprocess"](x)
+    return t["augment"](x, g)
+
+
+def to_display(x: torch.Tensor, pre: Any) -> np.ndarray:
+    """Normalised ``(n, C, h, w)`` -> ``(n, h, w, 3)`` uint8 (the preprocessing's mean/std undone)."""
+    c = x.shape[1]
+    mean = torch.tensor(pre.mean, dtype=x.dtype).view(1, -1, 1, 1)
+    std = torch.tensor(pre.std, dtype=x.dtype).view(1, -1, 1, 1)
+    if mean.shape[1] != c:
+        mean, std = mean.mean(1, keepdim=True), std.mean(1, keepdim=True)
+    img = ((x * std + mean).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return np.repeat(img, 3, axis=3) if c == 1 else img
+
+
+def tile_grid(tiles: np.ndarray, cols: int = 8, tile: int = TILE, gap: int = 4) -> np.ndarray:
+    """``(n, h, w, 3)`` uint8 -> one grid image, each tile enlarged (nearest) to ``tile`` px on its longer side."""
+    n, h, w, _ = tiles.shape
+    f = tile / max(h, w)
+    th, tw = max(1, round(h * f)), max(1, round(w * f))
+    cols = min(cols, n)
+    rows = (n + cols - 1) // cols
+    grid = np.full((rows * (th + gap) - gap, cols * (tw + gap) - gap, 3), 255, np.uint8)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        grid[r * (th + gap): r * (th + gap) + th, k * (tw + gap): k * (tw + gap) + tw] = cv2.resize(
+            tiles[i], (tw, th), interpolation=cv2.INTER_NEAREST)
+    return grid
+
+
+def transform_code(t: dict[str, Any], course_crop: bool = False) -> str:
+    """The transforms as Python: the recipe's fields, the objects built from them, and their source."""
+    from training.data import Augment
+    from training.engine import sample_transform
+
+    r = t["recipe"]
+    fields = {k: getattr(r, k) for k in ("model", "data", "crop_pad", "pad_mode", "flip", "cutout", "rotate",
+                                         "jitter", "input_pad", "input_size")}
+    lines = [f"# recipe {r.name!r} (training/recipes.py): " + ", ".join(f"{k}={v!r}" for k, v in fields.items()),
+             "# built as training.engine.fit builds them; applied in this order by training.data.BatchLoader"]
+    if course_crop:
+        lines.append(f"course_crop = torchvision.transforms.v2.CenterCrop({COURSE_CROP})  # the course's, not in "
+                     "the recipe")
+    lines += [f"sample_transform = {t['sample']!r}  # training.engine.sample_transform(recipe), per uint8 image",
+              f"preprocess = {t['preprocess']!r}  # training.engine.plan_input(...)",
+              f"augment = {t['augment']!r}  # batched, after preprocess", "",
+              "# ---- training/engine.py", inspect.getsource(sample_transform),
+              "# ---- training/data.py", inspect.getsource(Augment.__call__)]
+    return "\n".join(lines)
+
+
+def augment_preview(image: Any, recipe: str | None, source: str = "upload", index: int = 0, n: int = 16,
+                    seed: int = 0, course_crop: bool = False) -> tuple[np.ndarray, str, str]:
+    """The augmentation-preview callback: ``(grid image (uint8 RGB), transform code, markdown)``.
+
+    ``source``: "upload" (``image``) or "data set" (test image number ``index`` of the recipe's
+    data). The grid's first tile is the image as the network sees it without augmentation
+    (preprocessing only); the others are ``n`` random draws (seeded by ``seed``), at most 64.
+    """
+    r = _recipe(recipe)
+    n = int(np.clip(int(n), 1, MAX_N))
+    shape = data_shape(r.data)
+    notes: list[str] = []
+    if source == "data set":
+        ds = dataset_split(r.data)
+        if not 0 <= int(index) < len(ds):
+            raise DemoError(f"Image number {int(index)} is outside the {r.data} test split (0 to {len(ds) - 1}).")
+        img = ds.images[int(index)]
+        what = f"{r.data} test image {int(index)} ({ds.classes[int(ds.labels[int(index)])]})"
+    elif source == "upload":
+        rgb = read_image(image, notes)
+        img = as_data_image(rgb, shape)
+        what = f"the upload ({rgb.shape[1]}x{rgb.shape[0]}) as a {shape[2]}x{shape[1]} {r.data} image"
+    else:
+        raise DemoError(f"Unknown source {source!r}: use 'upload' or 'data set'.")
+    if course_crop and min(img.shape[-2:]) < COURSE_CROP:
+        raise DemoError(f"CenterCrop({COURSE_CROP}) needs images of at least {COURSE_CROP}x{COURSE_CROP}.")
+    t = recipe_transforms(r.name, tuple(img.shape))
+    plain = {"recipe": r, "sample": None, "preprocess": t["preprocess"], "augment": lambda x, g: x}
+    base = draw(img, plain, 1, seed, course_crop)
+    drawn = draw(img, t, n, seed, course_crop)
+    tiles = to_display(torch.cat([base, drawn]), t["preprocess"])
+    grid = tile_grid(tiles)
+    h, w = drawn.shape[-2:]
+    lines = [f"**{r.name}** on {what}: the first tile is the network's input without augmentation, then {n} "
+             f"random draws (seed {int(seed)}), each {w}x{h} as the network receives it, enlarged for display."]
+    if notes:
+        lines.append(f"Note: {'; '.join(notes)}.")
+    if r.notes:
+        lines.append(f"Recipe notes: {r.notes}")
+    return grid, transform_code(t, course_crop), "\n\n".join(lines)
