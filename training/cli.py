@@ -7,6 +7,8 @@
     python -m training pack cifar10 -o cifar10.npz
     python -m training ensemble RUN_DIR RUN_DIR ... [--data cifar10]
     python -m training recipes [--model MODEL]
+    python -m training experiment NAME [--budget-epochs N] [--train-limit N] [--out DIR]   (--list lists them)
+    python -m training course-ensemble --data imagefolder:DIR [--pretrained torchvision] [--out DIR]
 
 Under ``torchrun --nproc_per_node N python -m training fit ...`` training runs data-parallel.
 """
@@ -22,7 +24,7 @@ from typing import Any
 
 
 def _value(text: str) -> Any:
-    if "," in text and not text.startswith(("(", "[")):
+    if "," in text and not text.startswith(("(", "[", "{")):
         return tuple(_value(t) for t in text.split(","))
     try:
         return ast.literal_eval(text)
@@ -84,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--keep", type=int, help="t-SNE over all, then write only this many points (seeded)")
     m.add_argument("--no-features", action="store_true", help="leave the features out (a small file to ship)")
     m.add_argument("-o", "--out", help="output file (default: RUN_DIR/embeddings_SPLIT.npz)")
+    m.add_argument("--panels", action="store_true",
+                   help="also draw the t-SNE in panels of 10 classes (PNG + HTML; automatic above 10 classes)")
+    m.add_argument("--from-file", action="store_true", help="TARGET is an embeddings .npz: only draw its panels")
 
     p = sub.add_parser("pack", help="write a data set's train and test splits to one compressed .npz")
     p.add_argument("data")
@@ -116,6 +121,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("recipes", help="list the recipes")
     r.add_argument("--model")
+
+    xp = sub.add_parser("experiment", help="run a named experiment's rows (fit runs) and write its results table")
+    xp.add_argument("name", nargs="?", help="why43, resnext_fix, plain_vs_residual, transfer, "
+                                            "alexnet_mnist_regularisation (--list describes them)")
+    xp.add_argument("--list", action="store_true", help="describe the experiments and their rows")
+    xp.add_argument("--budget-epochs", type=int, help="epochs per row (default: the experiment's CPU budget)")
+    xp.add_argument("--train-limit", type=int, help="training images per row (0: all; default: the experiment's)")
+    xp.add_argument("--test-limit", type=int, help="test images (0: all; default: the experiment's)")
+    xp.add_argument("--rows", help="comma-separated row names (default: all)")
+    xp.add_argument("--data", help="data set (default: the experiment's), e.g. npz:/path/cifar10.npz")
+    xp.add_argument("--data-root")
+    xp.add_argument("--device")
+    xp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="recipe field for every row, e.g. threads=2")
+    xp.add_argument("--out", help="experiments folder (default: $CVZOO_RUNS/experiments or runs/experiments)")
+    xp.add_argument("--no-progress", action="store_true")
+
+    ce = sub.add_parser("course-ensemble", help="the course's 8-model, 50-class ensemble over an image folder")
+    ce.add_argument("--data", required=True, help="imagefolder:DIR with DIR/<train|val>/<class>/<image>")
+    ce.add_argument("--out", required=True, help="folder for the members' weights and ensemble.json")
+    ce.add_argument("--pretrained", help="'torchvision' for ImageNet initialisation (needs the weights cached)")
+    ce.add_argument("--members", help="comma-separated member names (default: all eight)")
+    ce.add_argument("--image-size", type=int, default=224, help="input side in pixels (default 224)")
+    ce.add_argument("--epochs", type=int, default=5)
+    ce.add_argument("--max-steps", type=int, help="stop each member after this many steps (a smoke test)")
+    ce.add_argument("--batch-size", type=int, default=32)
+    ce.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default 1e-4)")
+    ce.add_argument("--train-limit", type=int)
+    ce.add_argument("--test-limit", type=int)
+    ce.add_argument("--data-root")
+    ce.add_argument("--device")
     return ap
 
 
@@ -170,11 +206,20 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps({k: v for k, v in res.items() if k != "per_class_accuracy"}))
         return 0
     if args.command == "embed":
-        from training.embed import embed
+        from pathlib import Path
 
-        path = embed(args.target, args.data, args.split, out=args.out, data_root=args.data_root,
-                     limit=args.limit, device=args.device, keep=args.keep, features=not args.no_features)
+        from training.embed import embed, read_embeddings, write_panels
+
+        if args.from_file:
+            path = Path(args.target)
+        else:
+            path = embed(args.target, args.data, args.split, out=args.out, data_root=args.data_root,
+                         limit=args.limit, device=args.device, keep=args.keep, features=not args.no_features)
         print(path)
+        emb = read_embeddings(path)
+        if args.panels or args.from_file or len(emb.classes) > 10:
+            for p in write_panels(emb, path.with_suffix("")):
+                print(p)
         return 0
     if args.command == "pack":
         from training.data import pack
@@ -208,7 +253,31 @@ def _run(args: argparse.Namespace) -> int:
         from training.recipes import RECIPES
 
         for name, r in sorted(RECIPES.items()):
-            if args.model is None or r.model == args.model:
-                print(f"{name:32s} {r.model:16s} {r.data:8s} {r.epochs:4d} ep  {r.notes.split('.')[0]}")
+            if args.model is None or r.model == args.model or args.model in r.models:
+                model = r.model + (f" (+{len(r.models)})" if r.models else "")
+                print(f"{name:32s} {model:16s} {r.data:8s} {r.epochs:4d} ep  {r.notes.split('.')[0]}")
+        return 0
+    if args.command == "experiment":
+        from training.experiments import describe, run_experiment
+
+        if args.list or not args.name:
+            print(describe(args.name))
+            return 0
+        res = run_experiment(args.name, args.out, budget_epochs=args.budget_epochs, train_limit=args.train_limit,
+                             test_limit=args.test_limit, data=args.data, data_root=args.data_root,
+                             rows=args.rows.split(",") if args.rows else None, overrides=_overrides(args.set),
+                             device=args.device, progress=not args.no_progress)
+        for r in res["rows"]:
+            print(json.dumps({k: r.get(k) for k in ("row", "status", "epochs", "test_acc", "train_wall_s")}))
+        return 0
+    if args.command == "course-ensemble":
+        from training.course_ensemble import fit_course_ensemble
+
+        res = fit_course_ensemble(args.data, args.out, pretrained=args.pretrained,
+                                  members=args.members.split(",") if args.members else None,
+                                  image_size=args.image_size, epochs=args.epochs, max_steps=args.max_steps,
+                                  batch_size=args.batch_size, lr=args.lr, train_limit=args.train_limit,
+                                  test_limit=args.test_limit, data_root=args.data_root, device=args.device)
+        print(json.dumps({k: v for k, v in res.items() if k != "per_member"}))
         return 0
     raise AssertionError(args.command)

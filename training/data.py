@@ -368,13 +368,15 @@ class Augment:
 
 @dataclass(frozen=True)
 class Preprocess:
-    """uint8 batch -> float model input: channel match, pad or resize to ``size``, normalise."""
+    """uint8 batch -> float model input: channel match, pad, centre crop to ``crop`` (torchvision's
+    ``CenterCrop``), resize to ``size``, normalise."""
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
     size: tuple[int, int] | None = None
     pad: int = 0
     channels: int | None = None
+    crop: int | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x.float().div_(255)
@@ -382,6 +384,10 @@ class Preprocess:
             x = x.expand(-1, self.channels, -1, -1) if x.shape[1] == 1 else x.mean(1, keepdim=True)
         if self.pad:
             x = F.pad(x, (self.pad,) * 4)
+        if self.crop:
+            from torchvision.transforms.v2.functional import center_crop
+
+            x = center_crop(x, [self.crop, self.crop])
         if self.size and tuple(x.shape[-2:]) != tuple(self.size):
             x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False, antialias=True)
         mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
@@ -396,13 +402,14 @@ class BatchLoader:
     :meth:`set_epoch`); rank ``r`` takes every ``world_size``-th index, so one batch over all
     ranks equals one single-process batch of ``batch_size``. ``batch_size`` is the global batch.
     Per-sample transforms (torchvision v2, e.g. the course's rotation or jitter) run on the CPU
-    uint8 images; :class:`Augment` runs batched on ``device``. Everything is seeded from
+    uint8 images (``sample_transform``) or, in the course's order, on the normalised float images
+    (``post_transform``); :class:`Augment` runs batched on ``device``. Everything is seeded from
     ``(seed, epoch, rank)``, so an epoch replays identically after a resume.
     """
 
     def __init__(self, data: ArrayDataset, batch_size: int, *, train: bool, preprocess: Preprocess,
                  augment: Augment | None = None, sample_transform: Callable | None = None,
-                 seed: int = 0,
+                 post_transform: Callable | None = None, seed: int = 0,
                  device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1,
                  drop_last: bool | None = None, channels_last: bool = False) -> None:
         from torch.utils.data import DistributedSampler
@@ -412,9 +419,10 @@ class BatchLoader:
         self.data, self.train, self.seed = data, train, seed
         self.local_batch = batch_size // world_size
         self.preprocess, self.augment, self.sample_transform = preprocess, augment, sample_transform
+        self.post_transform = post_transform
         self.device, self.rank, self.channels_last = torch.device(device), rank, channels_last
         self.drop_last = train if drop_last is None else drop_last
-        on_device = self.device.type != "cpu" and sample_transform is None
+        on_device = self.device.type != "cpu" and sample_transform is None and post_transform is None
         self.images = data.images.to(self.device) if on_device else data.images
         self.labels = data.labels
         self.sampler = DistributedSampler(range(len(data)), num_replicas=world_size, rank=rank, shuffle=train,
@@ -439,6 +447,8 @@ class BatchLoader:
             else:
                 x = self.images[idx.to(self.images.device)]
             x = self.preprocess(x.to(self.device, non_blocking=True))
+            if self.post_transform is not None:
+                x = torch.stack([self.post_transform(img) for img in x])
             if self.train and self.augment is not None:
                 x = self.augment(x, g)
             if self.channels_last:

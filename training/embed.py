@@ -1,7 +1,10 @@
 """Penultimate-layer embeddings with a 2-D t-SNE, in one versioned ``.npz`` file.
 
 Writer: :func:`embed` (``python -m training embed RUN_DIR_OR_MODEL --data cifar10 --split test``).
-Reader: :func:`read_embeddings`. The file holds (N images):
+Reader: :func:`read_embeddings`. With many classes the t-SNE is drawn in panels of 10 classes
+(:func:`panels_figure`, :func:`write_panels`: ``--panels``, automatic above 10 classes; or
+``python -m training embed FILE.npz --from-file``), the course report's view of its 50 classes.
+The file holds (N images):
 
 ========================  =====================  ==================================================
 key                       shape, dtype           meaning
@@ -153,3 +156,84 @@ def read_embeddings(path: str | os.PathLike) -> Embeddings:
         return Embeddings(features=z["features"], coords=z["coords"], labels=z["labels"],
                           predictions=z["predictions"], confidence=z["confidence"], thumbnails=z["thumbnails"],
                           classes=[str(c) for c in z["classes"]], meta=json.loads(str(z["meta"])))
+
+
+# ----------------------------------------------------------------------------- panels (many classes)
+
+
+def _panel_groups(n_classes: int, per_panel: int) -> list[list[int]]:
+    return [list(range(i, min(i + per_panel, n_classes))) for i in range(0, n_classes, per_panel)]
+
+
+def panels_figure(emb: Embeddings, per_panel: int = 10, cols: int = 3):
+    """The t-SNE in panels of ``per_panel`` classes each (the course report's view of its 50 classes:
+    "hard to distinguish 50 colors"), as a plotly figure; every panel has the same axes, and the
+    other classes' points are drawn in light grey behind the panel's own."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    groups = _panel_groups(len(emb.classes), per_panel)
+    cols = min(cols, len(groups))
+    rows = -(-len(groups) // cols)
+    titles = [f"classes {g[0]}-{g[-1]}" for g in groups]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.04,
+                        vertical_spacing=0.08 if rows > 1 else 0.1)
+    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+               "#bcbd22", "#17becf")
+    x, y = emb.coords[:, 0], emb.coords[:, 1]
+    for p, group in enumerate(groups):
+        r, c = p // cols + 1, p % cols + 1
+        rest = ~np.isin(emb.labels, group)
+        fig.add_trace(go.Scattergl(x=x[rest], y=y[rest], mode="markers", showlegend=False, hoverinfo="skip",
+                                   marker={"size": 3, "color": "#dddddd"}), row=r, col=c)
+        for j, k in enumerate(group):
+            sel = emb.labels == k
+            fig.add_trace(go.Scattergl(x=x[sel], y=y[sel], mode="markers", name=f"{k}: {emb.classes[k]}",
+                                       legendgroup=f"panel{p}", marker={"size": 4, "color": palette[j % 10]},
+                                       text=[emb.classes[k]] * int(sel.sum())), row=r, col=c)
+    fig.update_xaxes(showticklabels=False, range=[float(x.min()) - 1, float(x.max()) + 1])
+    fig.update_yaxes(showticklabels=False, range=[float(y.min()) - 1, float(y.max()) + 1])
+    fig.update_layout(height=340 * rows, width=360 * cols + 250, title=f"t-SNE, {per_panel} classes per panel")
+    return fig
+
+
+def write_panels(emb: Embeddings, stem: str | os.PathLike, per_panel: int = 10, cols: int = 3) -> list[Path]:
+    """``STEM_panels.png`` (matplotlib) and ``STEM_panels.html`` (plotly, when installed) of :func:`panels_figure`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stem = Path(stem)
+    groups = _panel_groups(len(emb.classes), per_panel)
+    cols = min(cols, len(groups))
+    rows = -(-len(groups) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4 * rows), squeeze=False)
+    cmap = plt.get_cmap("tab10")
+    for p, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if p >= len(groups):
+            ax.axis("off")
+            continue
+        rest = ~np.isin(emb.labels, groups[p])
+        ax.scatter(emb.coords[rest, 0], emb.coords[rest, 1], s=2, c="#dddddd", linewidths=0)
+        for j, k in enumerate(groups[p]):
+            sel = emb.labels == k
+            ax.scatter(emb.coords[sel, 0], emb.coords[sel, 1], s=4, color=cmap(j % 10), label=str(emb.classes[k]),
+                       linewidths=0)
+        ax.set_title(f"classes {groups[p][0]}-{groups[p][-1]}", fontsize=9)
+        ax.legend(fontsize=6, markerscale=2, loc="best", frameon=False)
+    fig.tight_layout()
+    png = stem.with_name(stem.name + "_panels.png")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    paths = [png]
+    try:
+        fig2 = panels_figure(emb, per_panel, cols)
+    except ImportError:  # plotly is in the `train` extra
+        return paths
+    html = stem.with_name(stem.name + "_panels.html")
+    fig2.write_html(html, include_plotlyjs=True, full_html=True)
+    return [*paths, html]

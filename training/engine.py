@@ -138,11 +138,21 @@ def plan_input(model_name: str, data: ArrayDataset, recipe: Recipe,
     if "num_classes" in params and "num_classes" not in kwargs and len(data.classes) != spec.num_classes:
         kwargs["num_classes"] = len(data.classes)
     c_in = kwargs.get("in_chans", channels or c_data)
-    mean, std = spec.preprocessing.mean, spec.preprocessing.std
+    if recipe.normalize == "model":
+        mean, std = spec.preprocessing.mean, spec.preprocessing.std
+    elif recipe.normalize == "imagenet":
+        from zoo._registry import IMAGENET_MEAN, IMAGENET_STD
+
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    elif recipe.normalize == "none":
+        mean, std = (0.0,) * c_in, (1.0,) * c_in
+    else:
+        raise ConfigError(f"unknown normalize {recipe.normalize!r}; use model, imagenet or none")
     if len(mean) != c_in:
         mean, std = (sum(mean) / len(mean),) * c_in, (sum(std) / len(std),) * c_in
     size = tuple(recipe.input_size) if recipe.input_size else None
-    pre = Preprocess(mean=tuple(mean), std=tuple(std), size=size, pad=recipe.input_pad, channels=channels)
+    pre = Preprocess(mean=tuple(mean), std=tuple(std), size=size, pad=recipe.input_pad, channels=channels,
+                     crop=recipe.center_crop or None)
     return pre, kwargs
 
 
@@ -162,7 +172,7 @@ def check_fit(model: nn.Module, model_name: str, data: ArrayDataset, pre: Prepro
             f"{model_name} expects {c}x{h}x{w} inputs; {data.name} gives {'x'.join(map(str, data.image_shape))}, "
             f"which becomes {'x'.join(map(str, x.shape[1:]))} after the recipe's input adaptation and does not fit "
             f"({str(exc).splitlines()[0]}). Use a recipe for this model and data set, or set input_pad / input_size "
-            "(e.g. --set input_size=32,32)."
+            "/ center_crop (e.g. --set input_size=32,32)."
         ) from None
     finally:
         model.train(was_training)
@@ -259,16 +269,27 @@ def lr_factor(r: Recipe, total_steps: int, steps_per_epoch: int) -> Callable[[in
 
 
 def sample_transform(r: Recipe) -> Callable | None:
-    """The course's per-sample augmentations (rotation, colour jitter) as torchvision v2 transforms."""
+    """The course's per-sample augmentations (rotation, colour jitter) as torchvision v2 transforms,
+    applied to the uint8 images before preprocessing (the rotation moves to :func:`post_transform`
+    when the recipe keeps the course's order)."""
     from torchvision.transforms import v2
 
     ts: list[Any] = []
-    if r.rotate:
+    if r.rotate and not r.course_order:
         ts.append(v2.RandomRotation(r.rotate))
     if r.jitter:
         b, c, s, h = r.jitter
         ts.append(v2.ColorJitter(brightness=b, contrast=c, saturation=s, hue=h))
     return v2.Compose(ts) if ts else None
+
+
+def post_transform(r: Recipe) -> Callable | None:
+    """Per-sample transforms on the normalised float images: the course's ``RandomRotation`` when the
+    recipe keeps the course's order (``CenterCrop`` -> ``Normalize`` -> ``RandomRotation``, so the
+    rotated-in corners are 0 after normalisation, i.e. the mean colour)."""
+    from torchvision.transforms import v2
+
+    return v2.RandomRotation(r.rotate) if r.rotate and r.course_order else None
 
 
 # ----------------------------------------------------------------------------- evaluation pass
@@ -346,16 +367,22 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
             start_epoch = int(ckpt["epoch"])
     else:
         r = _resolve_recipe(model, data, recipe)
-        model, data = model or r.model, data or r.data
-        if overrides or epochs:
-            r = r.override(**{**(overrides or {}), "epochs": epochs})
+        overrides = dict(overrides or {})
+        set_model = overrides.pop("model", None)  # `--set model=NAME` picks one of a shared recipe's models
+        if model and set_model and set_model != model:
+            raise ConfigError(f"two models given: {model} and --set model={set_model}")
+        model, data = model or set_model or r.model, data or r.data
         try:
             zoo.get_spec(model)
         except KeyError as exc:
             raise ConfigError(str(exc)) from None
-        if r.model != model and recipe is not None:
-            raise ConfigError(f"recipe {r.name!r} is for {r.model}, not {model}; list recipes with "
-                              "`python -m training recipes`")
+        if model == r.model or model in r.models:
+            r = r.for_model(model)
+        elif recipe is not None:
+            raise ConfigError(f"recipe {r.name!r} is for {', '.join((r.model, *r.models))}, not {model}; list "
+                              "recipes with `python -m training recipes`")
+        if overrides or epochs:
+            r = r.override(**{**overrides, "epochs": epochs})
         stamp = time.strftime("%Y%m%d-%H%M%S")
         runs_root = Path(os.environ.get("CVZOO_RUNS", "runs"))
         run_dir = Path(out) if out else runs_root / f"{model}_{data.split(':')[0]}_{stamp}"
@@ -398,9 +425,10 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
         train_net = torch.compile(train_net)
 
     task = ClassificationTask(len(train.classes), r.label_smoothing)
-    loader = BatchLoader(train, r.batch_size, train=True, preprocess=pre, augment=Augment(r.crop_pad, r.pad_mode,
-                         r.flip, r.cutout), sample_transform=sample_transform(r), seed=seed, device=dev, rank=rank,
-                         world_size=world, channels_last=channels_last)
+    loader = BatchLoader(train, r.batch_size, train=True, preprocess=pre,
+                         augment=Augment(r.crop_pad, r.pad_mode, r.flip, r.cutout),
+                         sample_transform=sample_transform(r), post_transform=post_transform(r), seed=seed,
+                         device=dev, rank=rank, world_size=world, channels_last=channels_last)
     test_loader = BatchLoader(test, max(256, r.batch_size), train=False, preprocess=pre, device=dev,
                               channels_last=channels_last)
     if len(loader) == 0:
@@ -429,7 +457,7 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
                 "test_limit": test_limit, "train_size": len(train), "test_size": len(test),
                 "pretrained": pretrained, "freeze_backbone": freeze, "trainable_head": head_params,
                 "preprocess": {"mean": pre.mean, "std": pre.std, "size": pre.size, "pad": pre.pad,
-                               "channels": pre.channels},
+                               "channels": pre.channels, "crop": pre.crop},
                 "num_params": sum(p.numel() for p in net.parameters()),
             })
 

@@ -55,7 +55,7 @@ def load_model_for_eval(model_or_run: str | os.PathLike, task: str | None = None
 def make_preprocess(cfg: dict[str, Any]) -> Preprocess:
     p = cfg["preprocess"]
     return Preprocess(mean=tuple(p["mean"]), std=tuple(p["std"]), size=tuple(p["size"]) if p.get("size") else None,
-                      pad=p.get("pad", 0), channels=p.get("channels"))
+                      pad=p.get("pad", 0), channels=p.get("channels"), crop=p.get("crop") or None)
 
 
 def throughput(model: nn.Module, example: torch.Tensor, batch: int = 64, seconds: float = 1.0) -> float:

@@ -12,6 +12,7 @@ from zoo.models import (  # noqa: F401
     googlenet,
     lenet,
     resnet,
+    resnet_cifar_he,
     speedrun,
     vgg,
 )
