@@ -123,7 +123,7 @@ def main() -> int:
             elif kind == "lab_network":
                 client.predict(handle_file(str(photo)), "efficientnet_lite0", "", api_name="/lab_network")
             elif kind == "lab_augment":
-                client.predict(handle_file(str(photo)), "cifar_cnn_cifar10_course", "upload", 0, 16, 0, False,
+                client.predict(handle_file(str(photo)), "course", "upload", 0, 16, 0, "course_resnet18",
                                api_name="/lab_augment")
             elif kind == "lab_digit_photo":
                 client.predict(handle_file(str(digit)), [], api_name="/lab_digit_photo")

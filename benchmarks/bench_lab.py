@@ -67,10 +67,9 @@ def main() -> int:
     for name in lab_network.network_models():
         views[f"network: model card ({name}, cached)"] = lambda n=name: lab_network.model_card(n)
         views[f"network: feature maps + Grad-CAM ({name})"] = lambda n=name: lab_network.inside_network(p, n)
-    for recipe in [r for r in ("cifar_cnn_cifar10_course", "lenet5_mnist") if r in lab_augment.augment_recipes()]:
-        views[f"augment: 16 draws ({recipe})"] = lambda r=recipe: lab_augment.augment_preview(p, r, n=16)
-    views["augment: 16 draws + CenterCrop(10) (course)"] = lambda: lab_augment.augment_preview(
-        p, lab_augment.default_recipe(), n=16, course_crop=True)
+    for recipe, model in (("course", "course_resnet18"), ("course", "course_resnet18_32"), ("lenet5_mnist", None)):
+        views[f"augment: 16 draws ({recipe}, {model or 'its model'})"] = (
+            lambda r=recipe, m=model: lab_augment.augment_preview(p, r, n=16, model=m))
     views["digit photo: steps + both MNIST models"] = lambda: digits.digit_photo(str(digit))
     views["ensemble: members + average"] = lambda: classify.ensemble_members(p)
 

@@ -200,9 +200,14 @@ def run_lab_network(file: str | None, name: str | None, layer: str | None) -> tu
 
 
 def run_lab_augment(file: str | None, recipe: str | None, source: str, index: float, n: float, seed: float,
-                    course_crop: bool) -> tuple[Any, ...]:
+                    model: str | None) -> tuple[Any, ...]:
     return _call(lab_augment.augment_preview, file, recipe, source, int(index or 0), int(n), int(seed or 0),
-                 bool(course_crop))
+                 model or None)
+
+
+def run_lab_recipe_models(recipe: str | None) -> Any:
+    names = _call(lab_augment.recipe_models, recipe)
+    return gr.update(choices=names, value=names[0])
 
 
 def run_lab_digit_photo(file: str | None, models: list[str]) -> tuple[Any, ...]:
@@ -482,8 +487,9 @@ def build() -> gr.Blocks:
                                     a_n = gr.Slider(4, lab_augment.MAX_N, value=15, step=1, label="draws",
                                                     elem_id="lab_augment_n")
                                     a_seed = gr.Number(0, precision=0, label="seed", elem_id="lab_augment_seed")
-                                a_crop = gr.Checkbox(label="first the course's CenterCrop(10) (not in any recipe)",
-                                                     value=False, elem_id="lab_augment_crop")
+                                a_model = gr.Dropdown(lab_augment.recipe_models(recipes[0]) if recipes else [],
+                                                      label="network (a recipe shared by several)",
+                                                      elem_id="lab_augment_model")
                                 a_btn = gr.Button("Preview", variant="primary", elem_id="lab_augment_run")
                                 if examples:
                                     gr.Examples(examples=[[p] for p in examples], inputs=[a_file], label="examples")
@@ -493,7 +499,8 @@ def build() -> gr.Blocks:
                                 a_text = gr.Markdown(elem_id="lab_augment_text")
                                 a_code = gr.Code(label="the recipe's transforms", language="python",
                                                  elem_id="lab_augment_code")
-                        a_btn.click(run_lab_augment, [a_file, a_recipe, a_source, a_index, a_n, a_seed, a_crop],
+                        a_recipe.change(run_lab_recipe_models, [a_recipe], [a_model], api_name=False)
+                        a_btn.click(run_lab_augment, [a_file, a_recipe, a_source, a_index, a_n, a_seed, a_model],
                                     [a_grid, a_code, a_text], api_name="lab_augment", concurrency_id="light",
                                     concurrency_limit=LIGHT_CONCURRENCY)
 

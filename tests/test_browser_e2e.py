@@ -283,7 +283,7 @@ def test_gradio_lab_tabs(browser, gradio_url, fixtures_dir, shots):
     _lab_tab(page, "Augmentation")
     page.locator("#lab_augment_in input[type=file]").set_input_files(str(fixtures_dir / "chelsea.jpg"))
     page.locator("#lab_augment_run").click()
-    page.wait_for_function("document.querySelector('#lab_augment_text').innerText.includes('cifar_cnn_cifar10_course')")
+    page.wait_for_function("document.querySelector('#lab_augment_text').innerText.includes('course_resnet18')")
     page.wait_for_function(imgs.format("#lab_augment_out img", 1))
     assert "RandomRotation" in page.locator("#lab_augment_code").inner_text()
     page.screenshot(path=str(shots / "gradio_lab_augment.png"), full_page=True)

@@ -178,7 +178,7 @@ def test_cached_output_images_are_written_atomically(tmp_path):
 LAB_ENDPOINTS = {  # endpoint: the arguments after the upload
     "/lab_basics": ["Sobel x", "", "Otsu", 127, 31, 5, 0.5, 8, "max"],
     "/lab_network": ["lenet5", "features.0"],
-    "/lab_augment": ["cifar_cnn_cifar10_course", "upload", 0, 4, 0, False],
+    "/lab_augment": ["course", "upload", 0, 4, 0, "course_resnet18_32"],
     "/lab_digit_photo": [["lenet5", "mnist_cnn"]],
     "/lab_ensemble": [],
 }

@@ -75,7 +75,7 @@ def test_experiments_course_beside_ours(tmp_path, monkeypatch):
     assert "No experiment runs yet" in " ".join(i.value for i in at.info)
     course = make_run(tmp_path / "runs", "course")
     cfg = json.loads((course / "config.json").read_text())
-    (course / "config.json").write_text(json.dumps(cfg | {"recipe": "cifar_cnn_cifar10_course"}))
+    (course / "config.json").write_text(json.dumps(cfg | {"recipe": "course"}))
     make_run(tmp_path / "runs", "ours", epochs=5)
     at = _app(tmp_path / "runs", monkeypatch).run()
     assert not at.exception

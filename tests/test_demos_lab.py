@@ -199,7 +199,8 @@ def test_recipe_choices_come_from_the_registry(monkeypatch):
     from training import recipes
 
     names = lab_augment.augment_recipes()
-    assert names[0] == "cifar_cnn_cifar10_course" and "lenet5_mnist" in names
+    assert names[0] == "course" and "lenet5_mnist" in names
+    assert lab_augment.recipe_models("course")[:2] == ["course_resnet18", "course_resnet18_32"]
     assert not any("camvid" in n for n in names)  # segmentation recipes are not previewed
     new = recipes.Recipe(name="a_later_course_recipe", model="cifar_cnn", data="cifar10", flip=True)
     monkeypatch.setitem(recipes.RECIPES, new.name, new)
@@ -217,7 +218,7 @@ def _bar_angle(tile: np.ndarray) -> float:
 def test_course_recipe_rotates_by_30_to_70_degrees():
     img = np.zeros((32, 32), np.uint8)
     img[15:17, 4:28] = 255  # a horizontal bar
-    t = lab_augment.recipe_transforms("cifar_cnn_cifar10_course", (3, 32, 32))
+    t = lab_augment.recipe_transforms("course", (3, 32, 32), "course_resnet18_32")  # the full image, no crop
     x = torch.from_numpy(np.stack([img] * 3))
     drawn = lab_augment.draw(x, t, n=12, seed=3)
     tiles = lab_augment.to_display(drawn, t["preprocess"])[..., 0]
@@ -233,14 +234,17 @@ def test_course_recipe_rotates_by_30_to_70_degrees():
 
 
 def test_augment_preview_upload_code_and_course_crop():
-    grid, code, text = lab_augment.augment_preview(_photo(), "cifar_cnn_cifar10_course", n=7)
+    grid, code, text = lab_augment.augment_preview(_photo(), "cifar_cnn_cifar10", n=7)
     assert grid.shape == (96, 8 * 96 + 7 * 4, 3)  # the plain input and 7 draws in one row
-    assert "RandomRotation" in code and "def sample_transform" in code and "Preprocess(mean=(0.4914" in code
+    assert "def sample_transform" in code and "Preprocess(mean=(0.4914" in code and "crop=None" in code
     assert "as a 32x32 cifar10 image" in text
-    grid10, code10, _ = lab_augment.augment_preview(_photo(), "cifar_cnn_cifar10_course", n=7, course_crop=True)
-    assert "CenterCrop(10)" in code10 and grid10.shape == grid.shape
+    grid10, code10, text10 = lab_augment.augment_preview(_photo(), "course", n=7)  # course_resnet18: 10x10 crops
+    assert "crop=10" in code10 and "RandomRotation" in code10 and "mean=(0.485" in code10
+    assert grid10.shape == grid.shape and "(course_resnet18)" in text10
     tiles = grid10[:96, :96]
     assert len(np.unique(tiles.reshape(-1, 3)[:, 0])) <= 100  # at most 10x10 distinct pixels, enlarged
+    with pytest.raises(DemoError, match="not lenet5"):
+        lab_augment.augment_preview(_photo(), "course", n=2, model="lenet5")
     grid_m, code_m, _ = lab_augment.augment_preview(_photo(), "lenet5_mnist", n=3)
     assert "pad=2" in code_m and grid_m.shape[0] == 96  # MNIST padded to 32x32 (one row of 4 tiles)
     with pytest.raises(DemoError, match="unknown recipe"):
@@ -323,7 +327,7 @@ def test_ensemble_needs_two_members(monkeypatch):
 LAB_VIEWS = {
     "basics": lambda f: lab_basics.image_basics(f),
     "network": lambda f: lab_network.inside_network(f, MNIST[0] if MNIST else "lenet5"),
-    "augment": lambda f: lab_augment.augment_preview(f, "cifar_cnn_cifar10_course", n=4),
+    "augment": lambda f: lab_augment.augment_preview(f, "course", n=4),
     "digit": lambda f: digits.digit_photo(f, MNIST),
     "ensemble": lambda f: classify.ensemble_members(f),
 }
@@ -351,7 +355,7 @@ def test_experiment_runs_split_by_recipe(tmp_path):
     assert runs.experiment_runs(tmp_path) == ([], [])
     course = make_run(tmp_path, "course_run")
     cfg = json.loads((course / "config.json").read_text())
-    cfg["recipe"] = "cifar_cnn_cifar10_course"
+    cfg["recipe"] = "course"
     (course / "config.json").write_text(json.dumps(cfg))
     ours = make_run(tmp_path, "ours_run", epochs=5)
     other = make_run(tmp_path, "lenet_run")
@@ -362,4 +366,4 @@ def test_experiment_runs_split_by_recipe(tmp_path):
     assert c == [str(course)] and o == [str(ours)]  # lenet5 on MNIST has no course run to compare with
     rows = runs.experiment_rows(c, o, str(tmp_path))
     assert [r["side"] for r in rows] == ["course", "ours"] and rows[0]["course reported (%)"] == 58.82
-    assert rows[1]["epochs"] == 5 and rows[0]["recipe"] == "cifar_cnn_cifar10_course"
+    assert rows[1]["epochs"] == 5 and rows[0]["recipe"] == "course"

@@ -148,11 +148,6 @@ _add(Recipe(
     notes="The course's basic net unchanged (including its 10x10 max-pool); the course used Adam 1e-2, "
           "CenterCrop(10) and RandomRotation((30,70)) for 477 epochs.",
 ))
-_add(Recipe(
-    name="cifar_cnn_cifar10_course", model="cifar_cnn", data="cifar10", epochs=477, batch_size=128,
-    optimizer="adam", lr=1e-2, weight_decay=0.0, schedule="constant", rotate=(30.0, 70.0), course=58.82,
-    notes="The course's own settings, for comparison (Adam 1e-2, RandomRotation((30,70))).",
-))
 # The course's own settings (report HW0 Phase 2, Table I), one recipe for all of its networks:
 # `python -m training fit course_resnet34 --recipe course` (or --set model=course_resnet34).
 COURSE_MODELS = ("course_resnet18", "course_resnet18_32", "course_resnet34", "course_resnet34_32",

@@ -3,18 +3,19 @@
 The recipes are :data:`training.recipes.RECIPES` (the classification ones, course recipes first),
 so a recipe declared later appears by itself. The transforms are the training code's own objects,
 built as ``training`` builds them for a run: the per-image torchvision transforms of
-:func:`training.engine.sample_transform` (the course's ``RandomRotation((30, 70))``, colour
-jitter), the :class:`training.data.Preprocess` that :func:`training.engine.plan_input` plans
-(scale to [0, 1], pad or resize, normalise) and the batched :class:`training.data.Augment`
-(random crop with padding, flip, cutout), applied in that order as
-:class:`training.data.BatchLoader` applies them. Nothing is re-implemented here; the tiles are the
+:func:`training.engine.sample_transform` (colour jitter, rotation), the
+:class:`training.data.Preprocess` that :func:`training.engine.plan_input` plans (scale to [0, 1],
+pad, the course's ``CenterCrop(10)``, resize, normalise), :func:`training.engine.post_transform`
+(the course's ``RandomRotation((30, 70))`` after normalising, as its ``Compose`` did) and the
+batched :class:`training.data.Augment` (random crop with padding, flip, cutout), applied in that
+order as :class:`training.data.BatchLoader` applies them. Nothing is re-implemented here; the tiles are the
 normalised tensors mapped back to 0-255 for display.
 
 The source is an upload (downscaled by area so its shorter side is the data set's image side,
 centre-cropped, grey for MNIST) or an image of the recipe's data set (its test split, from
-``$CVZOO_DATA``). The course also centre-cropped CIFAR-10 images to 10x10 (``CenterCrop(10)``, what
-its 10x10 "ResNet" networks take); no recipe encodes that, so it is an explicit extra step here
-(torchvision's ``v2.CenterCrop(10)`` before the recipe's transforms), off by default.
+``$CVZOO_DATA``). A recipe shared by several networks (``course``) is shown for its first network
+unless ``model`` names another (``course_resnet18``: 10x10 centre crops; ``course_resnet18_32``:
+the full image).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import torch
 from demos.callbacks.common import DemoError, read_image
 
 DATA_SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}  # (C, H, W) of each data set's stored images
-COURSE_CROP = 10  # the course's CenterCrop(10)
 TILE = 96  # displayed tile side (px, nearest-neighbour enlargement)
 MAX_N = 64
 
@@ -40,7 +40,7 @@ def augment_recipes() -> list[str]:
     from training.recipes import RECIPES
 
     names = [n for n, r in RECIPES.items() if r.task == "classification"]
-    return sorted(names, key=lambda n: ("course" not in n, n))
+    return sorted(names, key=lambda n: (n != "course", "course" not in n, n))
 
 
 def default_recipe() -> str | None:
@@ -48,7 +48,13 @@ def default_recipe() -> str | None:
     return names[0] if names else None
 
 
-def _recipe(name: str | None) -> Any:
+def recipe_models(name: str | None) -> list[str]:
+    """The networks a recipe trains: its model, then the others of a shared recipe (``course``)."""
+    r = _recipe(name)
+    return [r.model, *r.models]
+
+
+def _recipe(name: str | None, model: str | None = None) -> Any:
     from training.recipes import UnknownRecipeError, get_recipe
 
     if not name:
@@ -59,6 +65,10 @@ def _recipe(name: str | None) -> Any:
         raise DemoError(str(exc)) from None
     if r.task != "classification":
         raise DemoError(f"{name} is a {r.task} recipe; the preview covers classification recipes.")
+    if model and model != r.model:
+        if model not in r.models:
+            raise DemoError(f"Recipe {name} is for {', '.join((r.model, *r.models))}, not {model}.")
+        r = r.for_model(model)
     return r
 
 
@@ -95,37 +105,35 @@ def as_data_image(rgb: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1)
 
 
-def recipe_transforms(name: str, shape: tuple[int, int, int]) -> dict[str, Any]:
+def recipe_transforms(name: str, shape: tuple[int, int, int], model: str | None = None) -> dict[str, Any]:
     """The recipe's training transforms, built by the training code for images of ``shape`` (C, H, W):
-    ``{"recipe", "sample" (per-image transform or None), "preprocess", "augment"}``."""
+    ``{"recipe", "sample" (per uint8 image, or None), "preprocess", "post" (per normalised image, or
+    None), "augment"}``; ``model`` picks one network of a shared recipe."""
     import zoo
     from training.data import ArrayDataset, Augment
-    from training.engine import plan_input, sample_transform
+    from training.engine import plan_input, post_transform, sample_transform
 
-    r = _recipe(name)
+    r = _recipe(name, model)
     k = zoo.get_spec(r.model).num_classes
     probe = ArrayDataset(r.data, "preview", torch.zeros((1, *shape), dtype=torch.uint8),
                          torch.zeros(1, dtype=torch.long), [str(i) for i in range(k)])
     pre, _ = plan_input(r.model, probe, r, {})
-    return {"recipe": r, "sample": sample_transform(r), "preprocess": pre,
+    return {"recipe": r, "sample": sample_transform(r), "preprocess": pre, "post": post_transform(r),
             "augment": Augment(r.crop_pad, r.pad_mode, r.flip, r.cutout)}
 
 
-def draw(image: torch.Tensor, t: dict[str, Any], n: int = 16, seed: int = 0,
-         course_crop: bool = False) -> torch.Tensor:
+def draw(image: torch.Tensor, t: dict[str, Any], n: int = 16, seed: int = 0) -> torch.Tensor:
     """``n`` training views of one ``(C, H, W)`` uint8 image under the transforms ``t``: an ``(n, C, h, w)``
     float tensor, normalised as the network receives it. Seeded: the same ``seed`` gives the same draws."""
-    from torchvision.transforms import v2
-
     x = image.unsqueeze(0).expand(n, -1, -1, -1).contiguous()
-    if course_crop:
-        x = v2.CenterCrop(COURSE_CROP)(x)
     g = torch.Generator().manual_seed(int(seed))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         if t["sample"] is not None:
             x = torch.stack([t["sample"](img) for img in x])
-    x = t["preprocess"](x)
+        x = t["preprocess"](x)
+        if t["post"] is not None:
+            x = torch.stack([t["post"](img) for img in x])
     return t["augment"](x, g)
 
 
@@ -155,36 +163,35 @@ def tile_grid(tiles: np.ndarray, cols: int = 8, tile: int = TILE, gap: int = 4) 
     return grid
 
 
-def transform_code(t: dict[str, Any], course_crop: bool = False) -> str:
+def transform_code(t: dict[str, Any]) -> str:
     """The transforms as Python: the recipe's fields, the objects built from them, and their source."""
     from training.data import Augment
-    from training.engine import sample_transform
+    from training.engine import post_transform, sample_transform
 
     r = t["recipe"]
-    fields = {k: getattr(r, k) for k in ("model", "data", "crop_pad", "pad_mode", "flip", "cutout", "rotate",
-                                         "jitter", "input_pad", "input_size")}
+    fields = {k: getattr(r, k) for k in ("model", "data", "center_crop", "normalize", "crop_pad", "pad_mode", "flip",
+                                         "cutout", "rotate", "course_order", "jitter", "input_pad", "input_size")}
     lines = [f"# recipe {r.name!r} (training/recipes.py): " + ", ".join(f"{k}={v!r}" for k, v in fields.items()),
              "# built as training.engine.fit builds them; applied in this order by training.data.BatchLoader"]
-    if course_crop:
-        lines.append(f"course_crop = torchvision.transforms.v2.CenterCrop({COURSE_CROP})  # the course's, not in "
-                     "the recipe")
     lines += [f"sample_transform = {t['sample']!r}  # training.engine.sample_transform(recipe), per uint8 image",
               f"preprocess = {t['preprocess']!r}  # training.engine.plan_input(...)",
-              f"augment = {t['augment']!r}  # batched, after preprocess", "",
-              "# ---- training/engine.py", inspect.getsource(sample_transform),
+              f"post_transform = {t['post']!r}  # training.engine.post_transform(recipe), per normalised image",
+              f"augment = {t['augment']!r}  # batched, last", "",
+              "# ---- training/engine.py", inspect.getsource(sample_transform), inspect.getsource(post_transform),
               "# ---- training/data.py", inspect.getsource(Augment.__call__)]
     return "\n".join(lines)
 
 
 def augment_preview(image: Any, recipe: str | None, source: str = "upload", index: int = 0, n: int = 16,
-                    seed: int = 0, course_crop: bool = False) -> tuple[np.ndarray, str, str]:
+                    seed: int = 0, model: str | None = None) -> tuple[np.ndarray, str, str]:
     """The augmentation-preview callback: ``(grid image (uint8 RGB), transform code, markdown)``.
 
     ``source``: "upload" (``image``) or "data set" (test image number ``index`` of the recipe's
     data). The grid's first tile is the image as the network sees it without augmentation
     (preprocessing only); the others are ``n`` random draws (seeded by ``seed``), at most 64.
+    ``model`` picks one network of a shared recipe (default: its first).
     """
-    r = _recipe(recipe)
+    r = _recipe(recipe, model)
     n = int(np.clip(int(n), 1, MAX_N))
     shape = data_shape(r.data)
     notes: list[str] = []
@@ -200,19 +207,17 @@ def augment_preview(image: Any, recipe: str | None, source: str = "upload", inde
         what = f"the upload ({rgb.shape[1]}x{rgb.shape[0]}) as a {shape[2]}x{shape[1]} {r.data} image"
     else:
         raise DemoError(f"Unknown source {source!r}: use 'upload' or 'data set'.")
-    if course_crop and min(img.shape[-2:]) < COURSE_CROP:
-        raise DemoError(f"CenterCrop({COURSE_CROP}) needs images of at least {COURSE_CROP}x{COURSE_CROP}.")
-    t = recipe_transforms(r.name, tuple(img.shape))
-    plain = {"recipe": r, "sample": None, "preprocess": t["preprocess"], "augment": lambda x, g: x}
-    base = draw(img, plain, 1, seed, course_crop)
-    drawn = draw(img, t, n, seed, course_crop)
+    t = recipe_transforms(r.name, tuple(img.shape), r.model)
+    plain = {"recipe": r, "sample": None, "preprocess": t["preprocess"], "post": None, "augment": lambda x, g: x}
+    base = draw(img, plain, 1, seed)
+    drawn = draw(img, t, n, seed)
     tiles = to_display(torch.cat([base, drawn]), t["preprocess"])
     grid = tile_grid(tiles)
     h, w = drawn.shape[-2:]
-    lines = [f"**{r.name}** on {what}: the first tile is the network's input without augmentation, then {n} "
-             f"random draws (seed {int(seed)}), each {w}x{h} as the network receives it, enlarged for display."]
+    lines = [f"**{r.name}** ({r.model}) on {what}: the first tile is the network's input without augmentation, "
+             f"then {n} random draws (seed {int(seed)}), each {w}x{h} as the network receives it, enlarged."]
     if notes:
         lines.append(f"Note: {'; '.join(notes)}.")
     if r.notes:
         lines.append(f"Recipe notes: {r.notes}")
-    return grid, transform_code(t, course_crop), "\n\n".join(lines)
+    return grid, transform_code(t), "\n\n".join(lines)

@@ -236,7 +236,7 @@ NO_EXPERIMENTS = (
     "No experiment runs yet: make one with `python -m training fit ...`, e.g. the course's settings and ours "
     "for the same network:\n\n"
     "```bash\n"
-    ".venv/bin/python -m training fit cifar_cnn --data cifar10 --recipe cifar_cnn_cifar10_course --out "
+    ".venv/bin/python -m training fit cifar_cnn --data cifar10 --recipe course --out "
     "{root}/cifar_cnn_course\n"
     ".venv/bin/python -m training fit cifar_cnn --data cifar10 --recipe cifar_cnn_cifar10 --out {root}/cifar_cnn_ours\n"
     "```\n\n"
@@ -275,7 +275,10 @@ def experiment_rows(course: list[str], ours: list[str], root: str | None = None)
     rows = []
     for side, runs in (("course", course), ("ours", ours)):
         for r, row in zip(runs, summary_rows(runs, root), strict=True):
-            fields = read_config(r).get("recipe_fields") or {}
-            reported = fields.get("course", getattr(RECIPES.get(run_recipe(r)), "course", None))
+            cfg = read_config(r)
+            recipe = RECIPES.get(run_recipe(r))
+            if recipe is not None and cfg.get("model") in recipe.models:  # a shared recipe: that model's number
+                recipe = recipe.for_model(cfg["model"])
+            reported = (cfg.get("recipe_fields") or {}).get("course", getattr(recipe, "course", None))
             rows.append({"side": side, **row, "course reported (%)": reported})
     return sorted(rows, key=lambda x: (str(x["model"]), str(x["data"]), x["side"] != "course"))
