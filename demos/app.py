@@ -3,7 +3,7 @@
 This file only declares components, wires events (each with an explicit ``api_name``, so the
 same calls work from ``gradio_client``) and launches; the work is done by the plain functions in
 :mod:`demos.callbacks`. Environment: ``CVZOO_DEMO_HOST`` (127.0.0.1), ``CVZOO_DEMO_PORT`` (7860),
-``CVZOO_DEMO_THREADS`` (torch threads, default 2), ``CVZOO_DATA`` (example images),
+``CVZOO_DEMO_THREADS`` (torch threads per request, default 1), ``CVZOO_DATA`` (example images),
 ``CVZOO_RUNS``/``CVZOO_EMBEDDINGS`` (embeddings files).
 
 Limits: uploads above ``MAX_UPLOAD_BYTES`` (20 MB) are refused by the server, images above
@@ -565,10 +565,19 @@ def launch_kwargs() -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def set_torch_threads() -> int:
+    """Torch's intra-op threads for serving: ``$CVZOO_DEMO_THREADS``, default 1. The app runs several
+    requests at once (up to ``LIGHT_CONCURRENCY + HEAVY_CONCURRENCY``); with 2 threads each they
+    oversubscribe a 2-core machine, and one EfficientNet-Lite0 pass went from 50 ms to 2.2 s under load."""
     import torch
 
-    torch.set_num_threads(int(os.environ.get("CVZOO_DEMO_THREADS", "2")))
+    n = int(os.environ.get("CVZOO_DEMO_THREADS", "1"))
+    torch.set_num_threads(n)
+    return n
+
+
+def main() -> None:
+    set_torch_threads()
     logging.basicConfig(level=logging.INFO)
     build().launch(**launch_kwargs())
 

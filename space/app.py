@@ -17,14 +17,12 @@ try:
 except ImportError:  # running from a checkout: space/ sits next to demos/
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from demos.app import build, launch_kwargs
+from demos.app import build, launch_kwargs, set_torch_threads
 
 demo = build()
 
 if __name__ == "__main__":
-    import torch
-
-    torch.set_num_threads(int(os.environ.get("CVZOO_DEMO_THREADS", "2")))
+    set_torch_threads()
     kwargs = launch_kwargs()
     kwargs["server_name"] = os.environ.get("GRADIO_SERVER_NAME", kwargs["server_name"])
     kwargs["server_port"] = int(os.environ.get("GRADIO_SERVER_PORT", kwargs["server_port"]))
