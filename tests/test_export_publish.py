@@ -3,6 +3,7 @@
 import json
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -86,3 +87,12 @@ def test_publish_refuses_a_tampered_folder(run_dir, tmp_path):
     weights.write_bytes(weights.read_bytes()[:-4] + b"oops")
     with pytest.raises(WeightsIntegrityError, match="sha256 mismatch"):
         publish(folder, "me/x", dry_run=True, api=RecordingApi())
+
+
+def test_packed_data_is_named_by_its_source(tmp_path):
+    from training.export import dataset_name
+
+    np.savez(tmp_path / "packed.npz", name=np.asarray("cifar10"), train_images=np.zeros((1, 3, 2, 2), np.uint8))
+    assert dataset_name(f"npz:{tmp_path / 'packed.npz'}") == "cifar10"
+    assert dataset_name(f"npz:{tmp_path / 'missing.npz'}") == f"npz:{tmp_path / 'missing.npz'}"
+    assert dataset_name("mnist") == "mnist"

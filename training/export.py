@@ -53,7 +53,7 @@ def weight_config(run_dir: Path, tag: str, repo_id: str) -> dict[str, Any]:
         "class_names": list(config["classes"]),
         "input_size": list(zoo.get_spec(config["model"]).input_size),
         "preprocessing": _preprocessing(config),
-        "dataset": config["data"],
+        "dataset": dataset_name(config["data"]),
         "metrics": {f"test_{k}": result[k] for k in metric_keys if k in result},
         "recipe": config["recipe"],
         "recipe_fields": config.get("recipe_fields", {}),
@@ -139,12 +139,25 @@ Preprocessing: `{json.dumps(cfg['preprocessing'])}`. Classes: {', '.join(cfg['cl
 """
 
 
+def dataset_name(data: str) -> str:
+    """The data set a run used: ``npz:FILE`` (``python -m training pack``) names the data set it packed."""
+    if data.startswith("npz:"):
+        import numpy as np
+
+        try:
+            with np.load(data[4:], allow_pickle=False) as z:
+                return str(z["name"])
+        except (OSError, KeyError, ValueError):
+            pass
+    return data
+
+
 def export(run_dir: str | Path, out: str | Path, *, tag: str | None = None, half: bool = False,
            org: str = HUB_ORG) -> dict[str, Any]:
     """Write the weights folder of a training run; returns its config (with the sha256)."""
     run_dir = Path(run_dir)
     config = runs.read_config(run_dir)
-    tag = tag or config["data"]
+    tag = tag or dataset_name(config["data"])
     cfg = weight_config(run_dir, tag, f"{org}/{config['model']}.{tag}")
     model = runs.load_run(run_dir)
     return save_weights_folder(model, out, cfg, model_card(cfg), half=half)

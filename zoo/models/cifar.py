@@ -14,6 +14,13 @@ from torch import nn
 
 from zoo._registry import register_model
 from zoo.models.resnet import CIFAR_MEAN, CIFAR_STD
+from zoo.weights import HUB_ORG, WeightSpec
+
+CIFAR10_WEIGHT = WeightSpec(
+    tag="cifar10", dataset="cifar10", recipe="cifar_cnn_cifar10", metrics={"test_accuracy": 0.7455},
+    sha256="77cfdfbbd2d2b49e6e0eae85669aa66e3920ef15d2ffc2026276eb97d7bd8dc4",
+    repo_id=f"{HUB_ORG}/cifar_cnn.cifar10", shipped=True,
+)
 
 
 def _conv_bn_relu(cin: int, cout: int, *extra: nn.Module) -> nn.Sequential:
@@ -37,7 +44,8 @@ class CifarCNN(nn.Module):
 
 
 @register_model(task="classification", input_size=(3, 32, 32), num_classes=10, family="cifar_cnn",
-                paper="Course report HW0 Phase 2, Fig. 57 (basic model)", mean=CIFAR_MEAN, std=CIFAR_STD)
+                paper="Course report HW0 Phase 2, Fig. 57 (basic model)", mean=CIFAR_MEAN, std=CIFAR_STD,
+                weights=[CIFAR10_WEIGHT])
 def cifar_cnn(*, num_classes: int = 10, in_chans: int = 3) -> CifarCNN:
     """The course's basic CIFAR-10 CNN (Fig. 57): three conv-BN-ReLU layers and two FC layers."""
     return CifarCNN(num_classes=num_classes, in_chans=in_chans)
