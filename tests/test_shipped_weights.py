@@ -72,20 +72,21 @@ def test_environment_folder_wins_over_shipped(monkeypatch, tmp_path):
     assert resolve_folder(zoo.get_spec(name), weight) == SHIPPED_DIR / key
 
 
-def test_shipped_embeddings_belong_to_the_shipped_model(monkeypatch):
-    """The demo's t-SNE file ships beside its weight; its stored predictions are that model's."""
+@pytest.mark.parametrize("name", ["cifar_speedrun", "cifar_cnn"])
+def test_shipped_embeddings_belong_to_the_shipped_model(name, monkeypatch):
+    """The demo's t-SNE files ship beside their weights; the stored predictions are that model's."""
     from demos.callbacks.embeddings import embedding_files
     from training.embed import read_embeddings
 
     monkeypatch.delenv("CVZOO_EMBEDDINGS", raising=False)
-    path = SHIPPED_DIR / "cifar_speedrun.cifar10" / "embeddings_test.npz"
+    path = SHIPPED_DIR / f"{name}.cifar10" / "embeddings_test.npz"
     assert str(path) in {str(p) for p in embedding_files().values()}
     emb = read_embeddings(path)
-    assert emb.meta["model"] == "cifar_speedrun" and emb.meta["images"] == 10_000 and len(emb.labels) == 2000
+    assert emb.meta["model"] == name and emb.meta["images"] == 10_000 and len(emb.labels) == 2000
     assert emb.coords.shape == (2000, 2) and emb.thumbnails.shape == (2000, 32, 32, 3)
     # the thumbnails are the 32x32 test images themselves: the shipped model reproduces the predictions
-    model = zoo.create_model("cifar_speedrun", pretrained=True).eval()
-    tf = build_transform(zoo.get_preprocessing("cifar_speedrun"), 3)
+    model = zoo.create_model(name, pretrained=True).eval()
+    tf = build_transform(zoo.get_preprocessing(name), 3)
     x = torch.stack([tf(t) for t in emb.thumbnails[:200]])
     with torch.inference_mode():
         pred = model(x).argmax(1).numpy()
