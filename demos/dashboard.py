@@ -177,10 +177,23 @@ def show_pb(root: str) -> None:
 
 
 def show_experiments(root: str) -> None:
-    """The course's runs beside ours (same model and data), table then curves side by side."""
+    """The course experiments' tables (``python -m training experiment``) with their rows' curves, then
+    the course's runs beside ours (same model and data), table then curves side by side."""
+    experiments = runs_cb.find_experiments(root)
+    for path in experiments:
+        header, rows, folders = runs_cb.experiment_table(path)
+        st.subheader(f"{header['experiment']}: {header['question']}")
+        st.caption(f"{header['notes']} Budget per row: {header['budget_epochs']} epochs over "
+                   f"{header['train_limit'] or 'all'} training images, {header['test_limit'] or 'all'} test images "
+                   f"of {header['data']}. Accuracies and majority-class shares in %.")
+        st.dataframe(rows, hide_index=True, width="stretch")
+        if folders:
+            fig, _ = curves(tuple(folders), root, tuple(_stamp(r) for r in folders))
+            st.plotly_chart(fig, width="stretch", key=f"experiment_{header['experiment']}")
     course, ours = runs_cb.experiment_runs(root)
     if not course:
-        st.info(runs_cb.NO_EXPERIMENTS.format(root=root))
+        if not experiments:
+            st.info(runs_cb.NO_EXPERIMENTS.format(root=root))
         return
     st.caption("Course side: runs whose recipe's name contains \"course\"; ours: the other runs of the same model "
                "and data. \"course reported\": the accuracy the course material printed.")

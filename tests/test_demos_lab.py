@@ -367,3 +367,22 @@ def test_experiment_runs_split_by_recipe(tmp_path):
     rows = runs.experiment_rows(c, o, str(tmp_path))
     assert [r["side"] for r in rows] == ["course", "ours"] and rows[0]["course reported (%)"] == 58.82
     assert rows[1]["epochs"] == 5 and rows[0]["recipe"] == "course"
+
+
+def test_experiment_tables_are_found_and_read(tmp_path):
+    folder = tmp_path / "experiments" / "why43"
+    row = make_run(folder, "a_course")
+    (tmp_path / "pb").mkdir()
+    (tmp_path / "pb" / "results.json").write_text(json.dumps({"results": {"pblite": {"pr_curve": {}}}}))
+    rows = [{"row": "a_course", "change": "the course's settings", "model": "course_resnet18", "epochs": 2,
+             "test_acc": 0.164, "majority_fraction": 0.667, "status": "done", "run_dir": str(row),
+             "command": "python -m training fit course_resnet18 --recipe course"},
+            {"row": "b_full_image", "change": "whole images", "status": "pending", "run_dir": str(folder / "b")}]
+    (folder / "results.json").write_text(json.dumps({"experiment": "why43", "question": "Why 43%?", "rows": rows,
+                                                     "design": "cumulative", "notes": "n", "budget_epochs": 2}))
+    assert runs.find_experiments(tmp_path) == [str(folder / "results.json")]  # not the pb-lite results
+    header, table, folders = runs.experiment_table(folder / "results.json")
+    assert header["question"] == "Why 43%?" and header["design"] == "cumulative"
+    assert table[0]["test_acc"] == 16.4 and table[0]["majority_fraction"] == 66.7 and table[1]["test_acc"] is None
+    assert folders == [str(row)]  # the pending row has no run folder yet
+    assert runs.find_runs(tmp_path) == []  # experiment rows sit deeper than the dashboard's run list

@@ -65,6 +65,42 @@ def find_pb_results(root: str | os.PathLike, depth: int = 3) -> list[str]:
     return sorted(set(out))
 
 
+def find_experiments(root: str | os.PathLike, depth: int = 3) -> list[str]:
+    """``results.json`` files of the course experiments (``python -m training experiment``) under ``root``."""
+    out = []
+    for level in range(depth + 1):
+        for p in Path(root).glob("/".join(["*"] * level + ["results.json"])):
+            try:
+                data = json.loads(p.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict) and "experiment" in data and isinstance(data.get("rows"), list):
+                out.append(str(p))
+    return sorted(set(out))
+
+
+EXPERIMENT_COLUMNS = ("row", "change", "model", "epochs", "train_images", "test_images", "test_acc",
+                      "majority_fraction", "train_wall_s", "status", "command")
+
+
+def experiment_table(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    """One experiment's ``(header, rows, run folders)``: the header holds its question, design, notes and
+    budget; each row its change, model, budget, test accuracy and majority-class share (in %), training
+    wall time (s), status and the command that reproduces it; run folders are the rows' that exist."""
+    data = json.loads(Path(path).read_text())
+    header = {k: data.get(k) for k in ("experiment", "question", "design", "notes", "data", "budget_epochs",
+                                       "train_limit", "test_limit")}
+    rows = []
+    for r in data["rows"]:
+        row = {k: r.get(k) for k in EXPERIMENT_COLUMNS}
+        for k in ("test_acc", "majority_fraction"):
+            row[k] = None if row[k] is None else round(100 * float(row[k]), 2)
+        rows.append(row)
+    folders = [r["run_dir"] for r in data["rows"]
+               if r.get("run_dir") and (Path(r["run_dir"]) / "metrics.jsonl").is_file()]
+    return header, rows, folders
+
+
 def label(run: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
     p = Path(run)
     try:
