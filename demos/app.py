@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -93,6 +92,8 @@ def atomic_image_cache() -> None:
     """
     from gradio import processing_utils as pu
 
+    from zoo.weights import atomic_write_bytes
+
     if getattr(pu.save_pil_to_cache, "_cvzoo_atomic", False):
         return
 
@@ -102,9 +103,7 @@ def atomic_image_cache() -> None:
         folder.mkdir(exist_ok=True, parents=True)
         path = (folder / f"{name}.{format}").resolve()
         if not path.exists():
-            with tempfile.NamedTemporaryFile(dir=folder, suffix=".part", delete=False) as f:
-                f.write(data)
-            os.replace(f.name, path)
+            atomic_write_bytes(path, data)
         return str(path)
 
     save_pil_to_cache._cvzoo_atomic = True  # type: ignore[attr-defined]

@@ -15,14 +15,13 @@
 
 Uploads are downscaled (area) to at most ``MAX_SIDE`` (640) pixels on the longer side, which
 keeps every view under a second on a 2-core CPU. Each result is also written as a PNG for
-download (temp file + ``os.replace``, so a reader never sees a half-written file).
+download (``zoo.weights.atomic_write_bytes``: temp file + rename, so a reader never sees a half-written file).
 """
 
 from __future__ import annotations
 
-import os
+import io
 import re
-import tempfile
 import uuid
 from fractions import Fraction
 from typing import Any
@@ -197,11 +196,12 @@ def save_png(image: np.ndarray, stem: str) -> str:
     """Write ``image`` as a PNG in the demo's output folder atomically (temp file + rename); its path."""
     from PIL import Image
 
-    folder = output_dir()
-    path = folder / f"{stem}_{uuid.uuid4().hex[:8]}.png"
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".part", delete=False) as f:
-        Image.fromarray(image).save(f, format="PNG", compress_level=1)
-    os.replace(f.name, path)
+    from zoo.weights import atomic_write_bytes
+
+    path = output_dir() / f"{stem}_{uuid.uuid4().hex[:8]}.png"
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
+    atomic_write_bytes(path, buf.getvalue())
     return str(path)
 
 
