@@ -52,7 +52,10 @@ class FCN(nn.Module):
             raise ValueError(f"FCN stride must be 32, 16 or 8, got {stride}")
         self.stride = stride
         self.features = make_layers(CFGS["D"], batch_norm=False, in_chans=in_chans)
-        self.fc6 = nn.Conv2d(512, 4096, 7, padding=3)
+        # fc6 is a 7x7 convolution with "same" padding, done as an explicit F.pad in forward: on CPU, oneDNN's
+        # backward with padding=3 on pool5's small map is ~50x slower (one step of 4 6x8 maps, 1 thread: 239 s
+        # against 4.6 s; `benchmarks/bench_segmentation.py --fc6`). Same weights, same result.
+        self.fc6 = nn.Conv2d(512, 4096, 7)
         self.fc7 = nn.Conv2d(4096, 4096, 1)
         self.drop = nn.Dropout2d(dropout)
         self.score_fr = nn.Conv2d(4096, num_classes, 1)
@@ -73,7 +76,8 @@ class FCN(nn.Module):
         pool3 = self.features[:POOL3](x)
         pool4 = self.features[POOL3:POOL4](pool3)
         pool5 = self.features[POOL4:](pool4)
-        fc7 = self.drop(F.relu(self.fc7(self.drop(F.relu(self.fc6(pool5))))))
+        fc6 = self.drop(F.relu(self.fc6(F.pad(pool5, (3, 3, 3, 3)))))
+        fc7 = self.drop(F.relu(self.fc7(fc6)))
         score = self.score_fr(fc7)
         if self.stride <= 16:
             score = self.upscore2(score) + self.score_pool4(pool4)
