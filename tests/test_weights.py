@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,23 @@ def test_imagenet_efficientnet_lite0_on_real_photos():
         for image, classes in expect.items():
             top = model(transform(getattr(skimage_data, image)())[None]).argmax(1).item()
             assert names[top] in classes, (image, names[top])
+
+
+def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    from zoo.weights import atomic_write, atomic_write_bytes
+
+    target = tmp_path / "sub" / "run.json"
+    atomic_write_bytes(target, b"old")
+
+    def half_then_fail(f):
+        f.write(b"ne")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, half_then_fail)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in target.parent.iterdir()] == ["run.json"]  # no temp file left behind
+    atomic_write(target, lambda f: f.write(b"new"))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600

@@ -27,7 +27,6 @@ import hashlib
 import math
 import os
 import pickle
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from zoo.weights import atomic_write
 
 NPZ_FORMAT_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -92,23 +93,9 @@ def cache_dir() -> Path:
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _atomic_savez(path: Path, compressed: bool = False, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            (np.savez_compressed if compressed else np.savez)(f, **arrays)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``np.savez`` (or ``savez_compressed``) to ``path`` through :func:`zoo.weights.atomic_write`."""
+    atomic_write(path, lambda f: (np.savez_compressed if compressed else np.savez)(f, **arrays))
 
 
 # ----------------------------------------------------------------------------------------- MNIST

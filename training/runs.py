@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from zoo.weights import atomic_write
 
 CONFIG, METRICS, CHECKPOINT = "config.json", "metrics.jsonl", "checkpoint.pt"
 RUN_FORMAT_VERSION = 1
@@ -32,26 +33,9 @@ def versions() -> dict[str, str]:
             "run_format": str(RUN_FORMAT_VERSION)}
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_config(run_dir: Path, config: dict[str, Any]) -> None:
     text = json.dumps({**config, "versions": versions()}, indent=2, default=str)
-    _atomic_write_bytes(Path(run_dir) / CONFIG, lambda f: f.write(text.encode()))
+    atomic_write(Path(run_dir) / CONFIG, lambda f: f.write(text.encode()))
 
 
 def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
@@ -77,12 +61,12 @@ def truncate_metrics(run_dir: Path, epochs: int) -> None:
     """Keep the first ``epochs`` rows (a resumed run rewrites the epochs after its checkpoint)."""
     rows = [r for r in read_metrics(run_dir) if r.get("epoch", 0) <= epochs]
     text = "".join(json.dumps(r) + "\n" for r in rows)
-    _atomic_write_bytes(Path(run_dir) / METRICS, lambda f: f.write(text.encode()))
+    atomic_write(Path(run_dir) / METRICS, lambda f: f.write(text.encode()))
 
 
 def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:
     """Write ``checkpoint.pt`` atomically (temp file, fsync, rename)."""
-    _atomic_write_bytes(Path(run_dir) / CHECKPOINT, lambda f: torch.save(state, f))
+    atomic_write(Path(run_dir) / CHECKPOINT, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(run_dir: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
