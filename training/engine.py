@@ -1,7 +1,9 @@
 """The training loop: a registry name, a data set and a recipe in; a run folder out.
 
-One loop for every classification recipe; the loss and the metrics come from a *task* object
-(:class:`ClassificationTask`), so segmentation can plug its own in. Features: device
+One loop for every recipe; the loss and the metrics come from a *task* object
+(:class:`ClassificationTask` here, ``SegmentationTask`` in :mod:`training.seg.engine`, whose
+``fit_segmentation`` is made of the same pieces: ``setup_device``, ``prepare_model``,
+``make_training_state``, ``train_one_epoch``, ``save_epoch``). Features: device
 auto-detection (CUDA, MPS, CPU), bf16 autocast and channels_last on CUDA, optional
 ``torch.compile``, Nesterov SGD or AdamW, one-cycle / cosine / constant schedules, label
 smoothing, gradient clipping, an EMA of the weights, per-epoch metrics and an atomic
@@ -23,7 +25,7 @@ import inspect
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -311,6 +313,129 @@ def run_eval(model: nn.Module, loader: BatchLoader, task: ClassificationTask, am
     return meter.compute(), meter, torch.cat(outs) if outs else torch.empty(0)
 
 
+# ----------------------------------------------------------------------------- pieces of the loop
+# One loop, two tasks: `fit` below and `training.seg.engine.fit_segmentation` are made of these.
+
+
+def read_resume(run_dir: str | os.PathLike) -> tuple[dict[str, Any], Recipe, dict[str, Any] | None, int]:
+    """A run folder's config, its recipe, its last checkpoint (None before the first epoch) and that epoch."""
+    run_dir = Path(run_dir)
+    cfg = runs.read_config(run_dir)
+    ckpt = runs.load_checkpoint(run_dir) if (run_dir / runs.CHECKPOINT).is_file() else None
+    return cfg, Recipe.from_dict(cfg["recipe_fields"]), ckpt, int(ckpt["epoch"]) if ckpt else 0
+
+
+def new_run_dir(out: str | os.PathLike | None, model: str, data: str) -> Path:
+    """``out``, else ``$CVZOO_RUNS`` (default ``runs``) / MODEL_DATA_TIME."""
+    if out:
+        return Path(out)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(os.environ.get("CVZOO_RUNS", "runs")) / f"{model}_{data.split(':')[0]}_{stamp}"
+
+
+def setup_device(r: Recipe, device: str | None,
+                 world: int) -> tuple[torch.device, bool, contextlib.AbstractContextManager]:
+    """Pick the device, set CPU threads, join the process group under ``torchrun``; returns the device,
+    whether to use channels_last, and the autocast context (bf16 on CUDA when the recipe asks)."""
+    dev = pick_device(device or r.device)
+    if r.threads and dev.type == "cpu":
+        torch.set_num_threads(r.threads)
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    channels_last = r.channels_last if r.channels_last is not None else dev.type == "cuda"
+    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" and r.bf16
+           else contextlib.nullcontext())
+    return dev, channels_last, amp
+
+
+def prepare_model(net: nn.Module, r: Recipe, dev: torch.device, world: int,
+                  channels_last: bool) -> tuple[nn.Module, EMA | None, nn.Module]:
+    """Move ``net`` to the device (and channels_last); returns it, its EMA (if the recipe has one) and the
+    module to train (DistributedDataParallel under ``torchrun``, compiled if the recipe asks)."""
+    net = net.to(dev)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    ema = EMA(net, r.ema) if r.ema else None
+    train_net: nn.Module = net
+    if world > 1:
+        train_net = nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
+    if r.compile:
+        train_net = torch.compile(train_net)
+    return net, ema, train_net
+
+
+Schedule = Callable[[Recipe, int, int], Callable[[int], float]]
+
+
+def make_training_state(net: nn.Module, r: Recipe, steps_per_epoch: int, schedule: Schedule, ema: EMA | None,
+                        ckpt: dict[str, Any] | None) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """The recipe's optimiser and per-step schedule (``schedule(r, total_steps, steps_per_epoch)``); when
+    resuming, the model, optimiser, scheduler and EMA are restored from ``ckpt``."""
+    optimizer = make_optimizer(net, r)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule(r, r.epochs * steps_per_epoch, steps_per_epoch))
+    if ckpt is not None:
+        net.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if ema is not None and ckpt.get("ema"):
+            ema.module.load_state_dict(ckpt["ema"])
+    return optimizer, scheduler
+
+
+def start_metrics(run_dir: Path, resume: bool, start_epoch: int) -> None:
+    """A new run starts with no ``metrics.jsonl``; a resumed one keeps the rows of its finished epochs."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        runs.truncate_metrics(run_dir, start_epoch)
+    else:
+        (run_dir / runs.METRICS).unlink(missing_ok=True)
+
+
+def train_one_epoch(train_net: nn.Module, net: nn.Module, loader: Iterable, task: Any,
+                    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR,
+                    amp: contextlib.AbstractContextManager, r: Recipe, ema: EMA | None,
+                    desc: str | None = None) -> tuple[dict[str, float], float]:
+    """One pass over ``loader`` (the caller sets train/eval modes): forward, ``task.loss``, backward,
+    clipping, optimiser and schedule steps, EMA. Returns the task meter's training metrics and the
+    seconds taken; ``desc`` shows a tqdm bar with that label."""
+    meter = task.meter()
+    t0 = time.perf_counter()
+    batches = loader
+    if desc:
+        from tqdm import tqdm
+
+        batches = tqdm(loader, desc=desc, leave=False, mininterval=2)
+    for x, y in batches:
+        with amp:
+            out = train_net(x)
+            loss = task.loss(out, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if r.grad_clip:
+            nn.utils.clip_grad_norm_(net.parameters(), r.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        if ema is not None:
+            ema.update(net)
+        meter.update(out, y, loss.item())
+    return meter.compute(), time.perf_counter() - t0
+
+
+def save_epoch(run_dir: Path, net: nn.Module, optimizer: torch.optim.Optimizer,
+               scheduler: torch.optim.lr_scheduler.LambdaLR, ema: EMA | None, epoch: int, r: Recipe) -> None:
+    """The atomic checkpoint after ``epoch`` (1-based): all that ``--resume`` needs to continue exactly."""
+    runs.save_checkpoint(run_dir, {
+        "model": runs.unwrap(net).state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "ema": ema.module.state_dict() if ema else None,
+        "epoch": epoch, "rng": {"torch": torch.get_rng_state()}, "recipe": r.name,
+    })
+
+
 # ----------------------------------------------------------------------------- fit
 
 
@@ -355,16 +480,12 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
     start_epoch, ckpt = 0, None
     if resume:
         run_dir = Path(resume)
-        cfg = runs.read_config(run_dir)
-        r = Recipe.from_dict(cfg["recipe_fields"])
+        cfg, r, ckpt, start_epoch = read_resume(run_dir)
         model, data, seed = cfg["model"], cfg["data"], cfg["seed"]
         model_kwargs, pretrained, freeze = cfg.get("model_kwargs", {}), None, cfg.get("freeze_backbone", False)
         train_limit, test_limit = cfg.get("train_limit"), cfg.get("test_limit")
         data_root = data_root or cfg.get("data_root")
         device = device or cfg.get("device_request")
-        if (run_dir / runs.CHECKPOINT).is_file():
-            ckpt = runs.load_checkpoint(run_dir)
-            start_epoch = int(ckpt["epoch"])
     else:
         r = _resolve_recipe(model, data, recipe)
         overrides = dict(overrides or {})
@@ -383,9 +504,7 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
                               "recipes with `python -m training recipes`")
         if overrides or epochs:
             r = r.override(**{**overrides, "epochs": epochs})
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        runs_root = Path(os.environ.get("CVZOO_RUNS", "runs"))
-        run_dir = Path(out) if out else runs_root / f"{model}_{data.split(':')[0]}_{stamp}"
+        run_dir = new_run_dir(out, model, data)
     if r.runner:
         if world > 1 or resume:
             raise ConfigError(f"recipe {r.name} has its own loop ({r.runner}); it runs in one process, without resume")
@@ -393,19 +512,7 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
         acc = getattr(importlib.import_module(mod), fn)(run_dir, device=device or "cpu", epochs=epochs)
         return FitResult(run_dir, {"test_acc": acc})
 
-    dev = pick_device(device or r.device)
-    if r.threads and dev.type == "cpu":
-        torch.set_num_threads(r.threads)
-    if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    channels_last = r.channels_last if r.channels_last is not None else dev.type == "cuda"
-    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" and r.bf16
-           else contextlib.nullcontext())
+    dev, channels_last, amp = setup_device(r, device, world)
 
     train = load_dataset(data, "train", root=data_root).subset(train_limit, seed)
     test = load_dataset(data, "test", root=data_root).subset(test_limit, seed)
@@ -414,15 +521,7 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
     net = build_model(model, kwargs, pretrained, len(train.classes))
     check_fit(net, model, train, pre)
     head_params = freeze_backbone(net) if freeze else None
-    net = net.to(dev)
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    ema = EMA(net, r.ema) if r.ema else None
-    train_net: nn.Module = net
-    if world > 1:
-        train_net = nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
-    if r.compile:
-        train_net = torch.compile(train_net)
+    net, ema, train_net = prepare_model(net, r, dev, world, channels_last)
 
     task = ClassificationTask(len(train.classes), r.label_smoothing)
     loader = BatchLoader(train, r.batch_size, train=True, preprocess=pre,
@@ -433,22 +532,11 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
                               channels_last=channels_last)
     if len(loader) == 0:
         raise ConfigError(f"{len(train)} training images make no batch of {r.batch_size} (drop_last)")
-    optimizer = make_optimizer(net, r)
-    total_steps = r.epochs * len(loader)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(r, total_steps, len(loader)))
-    if ckpt is not None:
-        net.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if ema is not None and ckpt.get("ema"):
-            ema.module.load_state_dict(ckpt["ema"])
+    optimizer, scheduler = make_training_state(net, r, len(loader), lr_factor, ema, ckpt)
 
     if rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if resume:
-            runs.truncate_metrics(run_dir, start_epoch)
-        else:
-            (run_dir / runs.METRICS).unlink(missing_ok=True)
+        start_metrics(run_dir, bool(resume), start_epoch)
+        if not resume:
             runs.write_config(run_dir, {
                 "model": model, "model_kwargs": kwargs, "recipe": r.name, "recipe_fields": r.to_dict(),
                 "data": data, "data_root": str(data_root) if data_root else None, "seed": seed,
@@ -471,28 +559,8 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
         if freeze:  # a frozen backbone keeps its BatchNorm statistics
             net.eval()
             find_head(net)[1].train()
-        meter = task.meter()
-        t0 = time.perf_counter()
-        batches = loader
-        if progress and rank == 0:
-            from tqdm import tqdm
-
-            batches = tqdm(loader, desc=f"epoch {epoch + 1}/{r.epochs}", leave=False, mininterval=2)
-        for x, y in batches:
-            with amp:
-                out = train_net(x)
-                loss = task.loss(out, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if r.grad_clip:
-                nn.utils.clip_grad_norm_(net.parameters(), r.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            if ema is not None:
-                ema.update(net)
-            meter.update(out, y, loss.item())
-        train_time = time.perf_counter() - t0
-        train_m = meter.compute()
+        desc = f"epoch {epoch + 1}/{r.epochs}" if progress and rank == 0 else None
+        train_m, train_time = train_one_epoch(train_net, net, loader, task, optimizer, scheduler, amp, r, ema, desc)
         if rank == 0:
             eval_net = ema.module if ema is not None else net
             test_m, _, _ = run_eval(eval_net, test_loader, task, amp, r.tta_flip)
@@ -502,11 +570,7 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
                    "train_images_per_s": round(len(loader) * loader.local_batch * world / train_time, 1),
                    "elapsed_s": round(prior + time.perf_counter() - t_run, 3)}
             runs.append_metrics(run_dir, row)
-            runs.save_checkpoint(run_dir, {
-                "model": runs.unwrap(net).state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "ema": ema.module.state_dict() if ema else None,
-                "epoch": epoch + 1, "rng": {"torch": torch.get_rng_state()}, "recipe": r.name,
-            })
+            save_epoch(run_dir, net, optimizer, scheduler, ema, epoch + 1, r)
             print(f"epoch {epoch + 1}/{r.epochs} train_loss {row['train_loss']:.4f} train_acc "
                   f"{row['train_acc']:.4f} test_loss {row['test_loss']:.4f} test_acc {row['test_acc']:.4f} "
                   f"({train_time:.1f}s, {row['train_images_per_s']} img/s)", flush=True)

@@ -3,10 +3,11 @@ and the "masks at different stages" figures.
 
 :func:`training.engine.fit` hands a run over to :func:`fit_segmentation` when the recipe's
 ``task`` is ``"segmentation"`` (or the model is a segmentation model, or the data set is a
-segmentation data set, or a resumed run says so). It keeps the engine's contract: the same
-device choice, optimisers, EMA, per-epoch re-seeding, atomic ``checkpoint.pt`` and exact resume,
-DistributedDataParallel under ``torchrun`` (rank 0 evaluates and writes), ``metrics.jsonl`` with
-``elapsed_s``, and a final evaluation in ``eval/test/``. What differs is the task
+segmentation data set, or a resumed run says so). It is built from the engine's own pieces
+(``setup_device``, ``prepare_model``, ``make_training_state``, ``train_one_epoch``, ``save_epoch``,
+``read_resume``), so it has the same device choice, optimisers, EMA, per-epoch re-seeding, atomic
+``checkpoint.pt`` and exact resume, DistributedDataParallel under ``torchrun`` (rank 0 evaluates and
+writes), ``metrics.jsonl`` with ``elapsed_s``, and a final evaluation in ``eval/test/``. What differs is the task
 (:class:`SegmentationTask`: cross-entropy with ``ignore_index`` = void and optional median-frequency
 class weights; a streaming confusion matrix), the paired image/mask augmentation, the ``poly``
 schedule, per-epoch validation on the ``val`` split and the stage masks.
@@ -35,14 +36,20 @@ from torch import nn
 from training import runs
 from training.data import Preprocess
 from training.engine import (
-    EMA,
     ConfigError,
     FitResult,
     _resolve_recipe,
     dist_info,
     lr_factor,
-    make_optimizer,
+    make_training_state,
+    new_run_dir,
     pick_device,
+    prepare_model,
+    read_resume,
+    save_epoch,
+    setup_device,
+    start_metrics,
+    train_one_epoch,
 )
 from training.evaluate import load_model_for_eval
 from training.recipes import Recipe
@@ -308,16 +315,12 @@ def fit_segmentation(model: str | None = None, data: str | None = None, recipe: 
     start_epoch, ckpt = 0, None
     if resume:
         run_dir = Path(resume)
-        cfg = runs.read_config(run_dir)
-        r = Recipe.from_dict(cfg["recipe_fields"])
+        cfg, r, ckpt, start_epoch = read_resume(run_dir)
         model, data, seed = cfg["model"], cfg["data"], cfg["seed"]
         model_kwargs, pretrained = cfg.get("model_kwargs", {}), None
         train_limit, test_limit = cfg.get("train_limit"), cfg.get("test_limit")
         data_root = data_root or cfg.get("data_root")
         device = device or cfg.get("device_request")
-        if (run_dir / runs.CHECKPOINT).is_file():
-            ckpt = runs.load_checkpoint(run_dir)
-            start_epoch = int(ckpt["epoch"])
     else:
         if recipe is None and model is not None and data is not None:
             recipe = _resolve_recipe(model, data, None)
@@ -339,24 +342,11 @@ def fit_segmentation(model: str | None = None, data: str | None = None, recipe: 
                               "`python -m training recipes`")
         if freeze:
             raise ConfigError("--freeze-backbone is for classification; set the recipe's `frozen` prefixes instead")
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        runs_root = Path(os.environ.get("CVZOO_RUNS", "runs"))
-        run_dir = Path(out) if out else runs_root / f"{model}_{data.split(':')[0]}_{stamp}"
+        run_dir = new_run_dir(out, model, data)
     if not is_segmentation_data(data):
         raise ConfigError(f"{data!r} is not a segmentation data set; known: camvid, camvid:DIR")
 
-    dev = pick_device(device or r.device)
-    if r.threads and dev.type == "cpu":
-        torch.set_num_threads(r.threads)
-    if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    channels_last = r.channels_last if r.channels_last is not None else dev.type == "cuda"
-    amp = _amp(dev, r.bf16)
+    dev, channels_last, amp = setup_device(r, device, world)
 
     train = load_segmentation(data, "train", root=data_root).subset(train_limit, seed)
     val = load_segmentation(data, "val", root=data_root).subset(test_limit, seed)
@@ -381,15 +371,7 @@ def fit_segmentation(model: str | None = None, data: str | None = None, recipe: 
         net = zoo.create_model(model, **build_kwargs)
     check_segmentation_output(net, model, len(train.classes), train.images.shape[1])
     freeze_prefixes(net, r.frozen)
-    net = net.to(dev)
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    ema = EMA(net, r.ema) if r.ema else None
-    train_net: nn.Module = net
-    if world > 1:
-        train_net = nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
-    if r.compile:
-        train_net = torch.compile(train_net)
+    net, ema, train_net = prepare_model(net, r, dev, world, channels_last)
 
     pre = Preprocess(mean=tuple(spec.preprocessing.mean), std=tuple(spec.preprocessing.std))
     height, width = train.image_shape[1:]
@@ -402,23 +384,12 @@ def fit_segmentation(model: str | None = None, data: str | None = None, recipe: 
                                     channels_last=channels_last)
     if len(loader) == 0:
         raise ConfigError(f"{len(train)} training images make no batch of {r.batch_size} (drop_last)")
-    optimizer = make_optimizer(net, r)
-    total_steps = r.epochs * len(loader)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, seg_lr_factor(r, total_steps, len(loader)))
-    if ckpt is not None:
-        net.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if ema is not None and ckpt.get("ema"):
-            ema.module.load_state_dict(ckpt["ema"])
+    optimizer, scheduler = make_training_state(net, r, len(loader), seg_lr_factor, ema, ckpt)
 
     stages, keep = stage_epochs(r), stage_indices(len(val))
     if rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if resume:
-            runs.truncate_metrics(run_dir, start_epoch)
-        else:
-            (run_dir / runs.METRICS).unlink(missing_ok=True)
+        start_metrics(run_dir, bool(resume), start_epoch)
+        if not resume:
             runs.write_config(run_dir, {
                 "model": model, "model_kwargs": saved_kwargs, "recipe": r.name, "recipe_fields": r.to_dict(),
                 "data": data, "data_root": str(data_root) if data_root else None, "seed": seed,
@@ -445,28 +416,8 @@ def fit_segmentation(model: str | None = None, data: str | None = None, recipe: 
         loader.set_epoch(epoch)
         train_net.train()
         _frozen_bn_eval(net, r.frozen)
-        meter = task.meter()
-        t0 = time.perf_counter()
-        batches = loader
-        if progress and rank == 0:
-            from tqdm import tqdm
-
-            batches = tqdm(loader, desc=f"epoch {epoch + 1}/{r.epochs}", leave=False, mininterval=5)
-        for x, y in batches:
-            with amp:
-                out = train_net(x)
-                loss = task.loss(out, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if r.grad_clip:
-                nn.utils.clip_grad_norm_(net.parameters(), r.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            if ema is not None:
-                ema.update(net)
-            meter.update(out, y, loss.item())
-        train_time = time.perf_counter() - t0
-        train_m = meter.compute()
+        desc = f"epoch {epoch + 1}/{r.epochs}" if progress and rank == 0 else None
+        train_m, train_time = train_one_epoch(train_net, net, loader, task, optimizer, scheduler, amp, r, ema, desc)
         if rank == 0:
             e = epoch + 1
             row = {"epoch": e, "train_loss": train_m["loss"], "train_miou": train_m["miou"],
@@ -487,11 +438,7 @@ def fit_segmentation(model: str | None = None, data: str | None = None, recipe: 
             row["elapsed_s"] = round(prior + time.perf_counter() - t_run, 3)
             row["process_cpu_s"] = round(prior_cpu + time.process_time() - cpu0, 1)  # all threads; shared CPUs
             runs.append_metrics(run_dir, row)
-            runs.save_checkpoint(run_dir, {
-                "model": runs.unwrap(net).state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "ema": ema.module.state_dict() if ema else None,
-                "epoch": e, "rng": {"torch": torch.get_rng_state()}, "recipe": r.name,
-            })
+            save_epoch(run_dir, net, optimizer, scheduler, ema, e, r)
             val_text = (f" val_loss {row['val_loss']:.4f} val_miou {row['val_miou']:.4f} val_pixel_acc "
                         f"{row['val_pixel_accuracy']:.4f}" if "val_miou" in row else "")
             print(f"epoch {e}/{r.epochs} train_loss {row['train_loss']:.4f} train_miou {row['train_miou']:.4f}"
