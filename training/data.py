@@ -28,7 +28,7 @@ import math
 import os
 import pickle
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -69,10 +69,16 @@ class ArrayDataset:
 
     def subset(self, n: int | None, seed: int = 0) -> ArrayDataset:
         """The first ``n`` items of a fixed, class-mixed permutation (all when ``n`` is None)."""
-        if n is None or n >= len(self):
-            return self
-        idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n].sort().values
-        return ArrayDataset(self.name, self.split, self.images[idx], self.labels[idx], self.classes, self.source)
+        idx = subset_indices(len(self), n, seed)
+        return self if idx is None else replace(self, images=self.images[idx], labels=self.labels[idx])
+
+
+def subset_indices(length: int, n: int | None, seed: int = 0) -> torch.Tensor | None:
+    """Sorted indices of the first ``n`` items of a fixed seeded permutation of ``range(length)``, or None
+    when ``n`` is None or covers everything (the data sets' ``subset``, for `--train-limit`/`--test-limit`)."""
+    if n is None or n >= length:
+        return None
+    return torch.randperm(length, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
 
 # ----------------------------------------------------------------------------------------- roots

@@ -20,14 +20,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.utils.data
 
-from training.data import DatasetNotFoundError, Preprocess, data_root
+from training.data import DatasetNotFoundError, Preprocess, data_root, subset_indices
 
 CAMVID_IGNORE = 11
 KNOWN = ("camvid", "camvid:DIR")
@@ -63,12 +63,11 @@ class SegmentationDataset:
 
     def subset(self, n: int | None, seed: int = 0) -> SegmentationDataset:
         """The first ``n`` items of a fixed seeded permutation (all when ``n`` is None)."""
-        if n is None or n >= len(self):
+        idx = subset_indices(len(self), n, seed)
+        if idx is None:
             return self
-        idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n].sort().values
-        return SegmentationDataset(self.name, self.split, self.images[idx], self.masks[idx], self.classes,
-                                   self.ignore_index, self.colours, [self.names[i] for i in idx] if self.names else [],
-                                   self.source)
+        return replace(self, images=self.images[idx], masks=self.masks[idx],
+                       names=[self.names[i] for i in idx] if self.names else [])
 
 
 def check_masks(images: torch.Tensor, masks: torch.Tensor, num_classes: int, ignore_index: int,
