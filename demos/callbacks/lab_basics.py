@@ -15,12 +15,11 @@
 
 Uploads are downscaled (area) to at most ``MAX_SIDE`` (640) pixels on the longer side, which
 keeps every view under a second on a 2-core CPU. Each result is also written as a PNG for
-download (``zoo.weights.atomic_write_bytes``: temp file + rename, so a reader never sees a half-written file).
+download (``zoo.weights.atomic_write``: temp file + rename, so a reader never sees a half-written file).
 """
 
 from __future__ import annotations
 
-import io
 import re
 import uuid
 from fractions import Fraction
@@ -196,12 +195,10 @@ def save_png(image: np.ndarray, stem: str) -> str:
     """Write ``image`` as a PNG in the demo's output folder atomically (temp file + rename); its path."""
     from PIL import Image
 
-    from zoo.weights import atomic_write_bytes
+    from zoo.weights import atomic_write
 
     path = output_dir() / f"{stem}_{uuid.uuid4().hex[:8]}.png"
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write(path, lambda f: Image.fromarray(image).save(f, format="PNG", compress_level=1))
     return str(path)
 
 
