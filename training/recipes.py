@@ -254,7 +254,7 @@ for _s in (32, 16, 8):
         scale_range=(0.75, 1.25), class_weights="median_freq_sqrt", model_kwargs={"num_classes": 11}, threads=1,
         channels_last=True, eval_every=2, **SEG,
         notes=f"FCN-{_s}s (VGG16, random init) shortened to a 2-core CPU budget: 1 epoch of 180x240 crops "
-              "(92 steps, ~25 min on 1 core); a budget result, not the architecture's.",
+              "(92 steps, ~33 min on 1 core beside other jobs); a budget result, not the architecture's.",
     ))
 
 

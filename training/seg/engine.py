@@ -39,6 +39,7 @@ from training.engine import (
     ConfigError,
     FitResult,
     _resolve_recipe,
+    autocast,
     dist_info,
     lr_factor,
     make_training_state,
@@ -215,10 +216,6 @@ def run_seg_eval(model: nn.Module, loader: SegmentationLoader, task: Segmentatio
                     kept[seen + j] = pred[j]
         seen += len(y)
     return meter.compute(), meter, kept
-
-
-def _amp(dev: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
-    return torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" and bf16 else contextlib.nullcontext()
 
 
 # ----------------------------------------------------------------------------- masks at stages
@@ -534,7 +531,7 @@ def evaluate_segmentation(model_or_run: str | os.PathLike, data: str | None = No
         model = model.to(memory_format=torch.channels_last)
     loader = SegmentationLoader(ds, batch_size or (16 if dev.type == "cuda" else 2), train=False, preprocess=pre,
                                 device=dev, channels_last=channels_last)
-    amp = _amp(dev, True)
+    amp = autocast(dev, True)
     task = SegmentationTask(len(ds.classes), ds.ignore_index)
     t0 = time.perf_counter()
     try:
