@@ -189,6 +189,16 @@ def test_fit_writes_run_folder_and_artefacts(tmp_path, digits):
     assert not model.training and model.cvzoo["model"] == "lenet5"
 
 
+def test_budget_recipe_limits_and_explicit_limits_win(tmp_path, digits):
+    budget = {**TINY, "train_limit": 96, "test_limit": 40}
+    fit("lenet5", digits, "lenet5_mnist", out=tmp_path / "a", epochs=1, overrides=budget, progress=False)
+    cfg = runs.read_config(tmp_path / "a")
+    assert (cfg["train_size"], cfg["test_size"]) == (96, 40)
+    fit("lenet5", digits, "lenet5_mnist", out=tmp_path / "b", epochs=1, overrides=budget, train_limit=64,
+        progress=False)
+    assert runs.read_config(tmp_path / "b")["train_size"] == 64
+
+
 def test_checkpoint_loads_weights_only(tmp_path, digits):
     fit("lenet5", digits, "lenet5_mnist", out=tmp_path, epochs=1, overrides=TINY, progress=False,
         evaluate_at_end=False)

@@ -507,6 +507,8 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
                               "recipes with `python -m training recipes`")
         if overrides or epochs:
             r = r.override(**{**overrides, "epochs": epochs})
+        train_limit = r.train_limit if train_limit is None else train_limit
+        test_limit = r.test_limit if test_limit is None else test_limit
         run_dir = new_run_dir(out, model, data)
     if r.runner:
         if world > 1 or resume:
