@@ -1,6 +1,7 @@
 """Every weight shipped in the package: loads offline, and re-measures its model card's accuracy."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -35,8 +36,17 @@ def test_hub_entrypoint_loads_shipped_weights(name, weight, monkeypatch):
     assert not model.training
 
 
+@pytest.fixture
+def all_cores():
+    """The whole test split is the suite's heaviest forward pass: use every core (other modules set 1 thread)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize(("name", "weight"), SHIPPED, ids=[f"{n}.{w.tag}" for n, w in SHIPPED])
-def test_shipped_accuracy_matches_model_card(name, weight, data_root, tmp_path):
+def test_shipped_accuracy_matches_model_card(name, weight, data_root, tmp_path, all_cores):
     if zoo.get_spec(name).task == "segmentation":
         from training.seg.engine import evaluate_segmentation
 
