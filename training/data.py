@@ -388,7 +388,41 @@ class Preprocess:
         return (x - mean) / std
 
 
-class BatchLoader:
+class ShardedBatches:
+    """Which images make each batch, for one process of ``world_size``: what both loaders share.
+
+    A seeded :class:`~torch.utils.data.DistributedSampler` over ``n`` items, re-shuffled by
+    :meth:`set_epoch`; ``batch_size`` is the global batch, so one batch over all ranks equals one
+    single-process batch. ``drop_last`` drops the last, smaller batch (of each rank's share).
+    """
+
+    def __init__(self, n: int, batch_size: int, *, train: bool, seed: int, rank: int, world_size: int,
+                 drop_last: bool) -> None:
+        from torch.utils.data import DistributedSampler
+
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} is not divisible by {world_size} processes")
+        self.train, self.seed, self.rank, self.drop_last = train, seed, rank, drop_last
+        self.local_batch = batch_size // world_size
+        self.sampler = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=train, seed=seed,
+                                          drop_last=False)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        return n // self.local_batch if self.drop_last else math.ceil(n / self.local_batch)
+
+    def index_batches(self) -> list[torch.Tensor]:
+        """This epoch's batches of indices (int64 tensors) for this rank."""
+        indices = torch.tensor(list(iter(self.sampler)), dtype=torch.long)
+        return [indices[b * self.local_batch : (b + 1) * self.local_batch] for b in range(len(self))]
+
+
+class BatchLoader(ShardedBatches):
     """Batches from an in-memory :class:`ArrayDataset`, for one process of ``world_size``.
 
     Shuffling is a :class:`~torch.utils.data.DistributedSampler` (seeded, re-shuffled per epoch by
@@ -405,36 +439,19 @@ class BatchLoader:
                  post_transform: Callable | None = None, seed: int = 0,
                  device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1,
                  drop_last: bool | None = None, channels_last: bool = False) -> None:
-        from torch.utils.data import DistributedSampler
-
-        if batch_size % world_size:
-            raise ValueError(f"batch size {batch_size} is not divisible by {world_size} processes")
-        self.data, self.train, self.seed = data, train, seed
-        self.local_batch = batch_size // world_size
+        super().__init__(len(data), batch_size, train=train, seed=seed, rank=rank, world_size=world_size,
+                         drop_last=train if drop_last is None else drop_last)
+        self.data = data
         self.preprocess, self.augment, self.sample_transform = preprocess, augment, sample_transform
         self.post_transform = post_transform
-        self.device, self.rank, self.channels_last = torch.device(device), rank, channels_last
-        self.drop_last = train if drop_last is None else drop_last
+        self.device, self.channels_last = torch.device(device), channels_last
         on_device = self.device.type != "cpu" and sample_transform is None and post_transform is None
         self.images = data.images.to(self.device) if on_device else data.images
         self.labels = data.labels
-        self.sampler = DistributedSampler(range(len(data)), num_replicas=world_size, rank=rank, shuffle=train,
-                                          seed=seed, drop_last=False)
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.sampler.set_epoch(epoch)
-
-    def __len__(self) -> int:
-        n = len(self.sampler)
-        return n // self.local_batch if self.drop_last else math.ceil(n / self.local_batch)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        indices = torch.tensor(list(iter(self.sampler)), dtype=torch.long)
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 1009 + self.rank)
-        for b in range(len(self)):
-            idx = indices[b * self.local_batch : (b + 1) * self.local_batch]
+        for idx in self.index_batches():
             if self.sample_transform is not None:
                 x = torch.stack([self.sample_transform(img) for img in self.images[idx]])
             else:

@@ -17,7 +17,6 @@ neighbour, so no new label value appears.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from training.data import DatasetNotFoundError, Preprocess, data_root, subset_indices
+from training.data import DatasetNotFoundError, Preprocess, ShardedBatches, data_root, subset_indices
 
 CAMVID_IGNORE = 11
 KNOWN = ("camvid", "camvid:DIR")
@@ -194,7 +193,7 @@ def apply_paired(transform: Callable, image: torch.Tensor, mask: torch.Tensor) -
 # ----------------------------------------------------------------------------------------- batches
 
 
-class SegmentationLoader:
+class SegmentationLoader(ShardedBatches):
     """Batches of (normalised images N×3×h×w float, masks N×h×w int64) for one of ``world_size`` processes.
 
     Same sampling contract as :class:`training.data.BatchLoader`: a seeded DistributedSampler
@@ -205,30 +204,15 @@ class SegmentationLoader:
     def __init__(self, data: SegmentationDataset, batch_size: int, *, train: bool, preprocess: Preprocess,
                  transform: Callable | None = None, seed: int = 0, device: torch.device | str = "cpu",
                  rank: int = 0, world_size: int = 1, channels_last: bool = False, workers: int = 0) -> None:
-        from torch.utils.data import DistributedSampler
-
-        if batch_size % world_size:
-            raise ValueError(f"batch size {batch_size} is not divisible by {world_size} processes")
-        self.data, self.train, self.seed = data, train, seed
-        self.local_batch = batch_size // world_size
+        super().__init__(len(data), batch_size, train=train, seed=seed, rank=rank, world_size=world_size,
+                         drop_last=train)
+        self.data = data
         self.preprocess, self.transform = preprocess, transform if train else None
         self.device, self.channels_last = torch.device(device), channels_last
-        self.sampler = DistributedSampler(range(len(data)), num_replicas=world_size, rank=rank, shuffle=train,
-                                          seed=seed, drop_last=False)
         self.workers = workers if self.transform is not None else 0
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.sampler.set_epoch(epoch)
-
-    def __len__(self) -> int:
-        n = len(self.sampler)
-        return n // self.local_batch if self.train else math.ceil(n / self.local_batch)
 
     def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        indices = torch.tensor(list(iter(self.sampler)), dtype=torch.long)
-        groups = [indices[b * self.local_batch : (b + 1) * self.local_batch].tolist() for b in range(len(self))]
+        groups = [idx.tolist() for idx in self.index_batches()]
         if self.workers:  # worker processes seeded from the (per-epoch re-seeded) global RNG: repeatable
             from torch.utils.data import DataLoader
 
