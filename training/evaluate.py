@@ -146,6 +146,15 @@ def plot_curves(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = 
     return [*paths, html]
 
 
+def data_to_evaluate(model_or_run: str | os.PathLike, data: str | None) -> str:
+    """``data`` if given, else the data set the run folder ``model_or_run`` was trained on."""
+    if data is None and Path(model_or_run).is_dir():
+        data = runs.read_config(Path(model_or_run))["data"]
+    if data is None:
+        raise ConfigError("give --data for a registry model")
+    return data
+
+
 def evaluate(model_or_run: str | os.PathLike, data: str | None = None, split: str = "test", *,
              data_root: str | None = None, limit: int | None = None, device: str | None = None,
              batch_size: int = 256, out_dir: str | os.PathLike | None = None,
@@ -153,10 +162,7 @@ def evaluate(model_or_run: str | os.PathLike, data: str | None = None, split: st
     """Evaluate a run folder (or a registry model's default weights) and write the artefacts."""
     path = Path(model_or_run)
     is_run = path.is_dir()
-    if is_run and data is None:
-        data = runs.read_config(path)["data"]
-    if data is None:
-        raise ConfigError("give --data for a registry model")
+    data = data_to_evaluate(model_or_run, data)
     dev = pick_device(device)
     ds = load_dataset(data, split, root=data_root)
     model, cfg = load_model_for_eval(model_or_run)

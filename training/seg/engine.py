@@ -52,7 +52,7 @@ from training.engine import (
     start_metrics,
     train_one_epoch,
 )
-from training.evaluate import load_model_for_eval
+from training.evaluate import data_to_evaluate, load_model_for_eval
 from training.recipes import Recipe
 from training.seg.data import (
     SegmentationDataset,
@@ -514,10 +514,7 @@ def evaluate_segmentation(model_or_run: str | os.PathLike, data: str | None = No
     ``RUN_DIR/eval/<split>/`` (or ``out_dir``)."""
     path = Path(model_or_run)
     is_run = path.is_dir()
-    if is_run and data is None:
-        data = runs.read_config(path)["data"]
-    if data is None:
-        raise ConfigError("give --data for a registry model")
+    data = data_to_evaluate(model_or_run, data)
     dev = pick_device(device)
     model, cfg = load_model_for_eval(model_or_run, task="segmentation")
     ds = load_segmentation(data, split, root=data_root).subset(limit, cfg.get("seed", 0))
