@@ -57,8 +57,13 @@ def _progress(it, total: int, desc: str):
 
 
 def _write_gray(path: Path, x: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)):
-        raise OSError(f"could not write {path}")
+    """Write a map in [0, 1] as an 8-bit PNG, atomically (temp file + rename)."""
+    ok, buf = cv2.imencode(".png", np.round(np.clip(x, 0, 1) * 255).astype(np.uint8))
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(buf.tobytes())
+    tmp.replace(path)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -107,7 +112,8 @@ def _print_table(rows: dict[str, dict]) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_dir, save_json
 
-    res = evaluate_dir(args.pred, args.gt, thresholds=args.thresholds, nproc=args.nproc, limit=args.limit)
+    res = evaluate_dir(args.pred, args.gt, thresholds=args.thresholds, nproc=args.nproc, limit=args.limit,
+                       cache_dir=args.cache)
     _print_table({Path(args.pred).name: res})
     if args.json:
         save_json(res, args.json)
@@ -136,7 +142,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         (out / "pred" / m).mkdir(parents=True, exist_ok=True)
     config = PbConfig(threads=args.threads)
     t0 = time.perf_counter()
-    for path in _progress(images, len(images), f"detect {args.split}"):
+    todo = [p for p in images if not (args.resume and all((out / "pred" / m / f"{p.stem}.png").is_file()
+                                                           for m in methods))]
+    for path in _progress(todo, len(todo), f"detect {args.split}"):
         res = detect(load_image(path), config)
         maps = {"sobel": res.sobel, "canny": res.canny, "pblite": res.pb_thin}
         for m in methods:
@@ -145,13 +153,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     results = {}
     for m in methods:
         t1 = time.perf_counter()
-        results[m] = evaluate_dir(out / "pred" / m, gt_dir, thresholds=args.thresholds, nproc=args.nproc)
+        results[m] = evaluate_dir(out / "pred" / m, gt_dir, thresholds=args.thresholds, nproc=args.nproc,
+                                  names=[p.stem for p in images], cache_dir=out / "counts" / m)
         results[m]["eval_seconds"] = time.perf_counter() - t1
         results[m]["prediction"] = {"sobel": "PbResult.sobel (no NMS)", "canny": "PbResult.canny (soft Canny, no NMS)",
                                     "pblite": "PbResult.pb_thin (pb-lite after NMS)"}[m]
         save_json(results[m], out / f"results_{m}.json")
     meta = {
         "split": args.split, "n_images": len(images), "config": config.__dict__, "detect_seconds": t_detect,
+        "detected_images": len(todo),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
         "nproc": args.nproc, "command": " ".join(sys.argv),
@@ -180,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--nproc", type=int, default=1, help="matcher processes")
     e.add_argument("--limit", type=int, default=0, help="first N predictions only")
     e.add_argument("--json", default=None, help="write the full result (PR curve, per image, protocol) here")
+    e.add_argument("--cache", default=None,
+                   help="folder of per-image counts (a rerun scores only new or changed images)")
     e.set_defaults(func=cmd_eval)
     b = sub.add_parser("bench-bsds", help="Sobel, Canny and pb-lite on a BSDS500 split")
     b.add_argument("--split", default="val", choices=("train", "val", "test"))
@@ -190,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=int, default=0, help="torch threads for detect")
     b.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of sobel,canny,pblite")
     b.add_argument("--out", default="runs/pblite-bsds", help="run folder (predictions, results.json, pr.png)")
+    b.add_argument("--resume", action="store_true",
+                   help="keep the predictions already in --out (scores are always cached per image in OUT/counts)")
     b.set_defaults(func=cmd_bench)
     return p
 

@@ -139,6 +139,34 @@ def evaluate_arrays(
     return out
 
 
+def _counts_key(pred_path: Path, protocol: dict[str, Any]) -> str:
+    """What a cached count depends on: the prediction's bytes and the matching protocol."""
+    import hashlib
+
+    h = hashlib.sha256(pred_path.read_bytes())
+    h.update(json.dumps({k: protocol[k] for k in ("thresholds", "max_dist", "apply_thinning", "apply_nms")},
+                        sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _load_counts(path: Path, key: str) -> tuple[np.ndarray, ...] | None:
+    try:
+        with np.load(path) as z:
+            if str(z["key"]) != key:
+                return None
+            return tuple(z["counts"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _save_counts(path: Path, key: str, counts: tuple[np.ndarray, ...]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        np.savez(f, key=np.array(key), counts=np.stack(counts))
+    tmp.replace(path)
+
+
 def evaluate_dir(
     pred_dir: str | Path,
     gt_dir: str | Path,
@@ -148,37 +176,75 @@ def evaluate_dir(
     apply_thinning: bool = True,
     apply_nms: bool = False,
     limit: int | None = None,
+    names: Sequence[str] | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """Score every ``<id>.png`` in ``pred_dir`` against ``gt_dir/<id>.mat`` (BSDS layout).
+    """Score every ``<id>.png`` in ``pred_dir`` (or only the ids in ``names``) against
+    ``gt_dir/<id>.mat`` (BSDS layout).
+
+    The matcher takes seconds per image and threshold, so a full split runs for hours: with
+    ``cache_dir`` each image's counts (4 arrays of ``thresholds`` values) are saved there as soon as
+    they are computed, keyed by the prediction's sha256 and the protocol, and a later call with the
+    same folder only scores what is missing or changed (an interrupted run resumes).
 
     Raises ``FileNotFoundError`` when a prediction has no ground truth or nothing matches.
     """
     _require()
-    from pyEdgeEval.common.binary_label.calculate_metrics import calculate_metrics  # noqa: F401
+    from concurrent.futures import ProcessPoolExecutor
+
     from pyEdgeEval.datasets import bsds_eval_single
-    from pyEdgeEval.utils import track_parallel_progress, track_progress
 
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
-    preds = sorted(pred_dir.glob("*.png"))
+    preds = sorted(pred_dir.glob("*.png")) if names is None else [pred_dir / f"{n}.png" for n in names]
+    if missing := [p for p in preds if not p.is_file()]:
+        raise FileNotFoundError(f"{len(missing)} predictions missing, e.g. {missing[0]}")
     if limit:
         preds = preds[:limit]
     if not preds:
         raise FileNotFoundError(f"no .png predictions in {pred_dir}")
-    samples = []
+    protocol = _protocol(thresholds, max_dist, apply_thinning, apply_nms)
+    counts: dict[str, tuple[np.ndarray, ...]] = {}
+    todo, keys = [], {}
     for p in preds:
         g = gt_dir / f"{p.stem}.mat"
         if not g.is_file():
             raise FileNotFoundError(f"no ground truth {g} for prediction {p}")
-        samples.append(dict(name=p.stem, thresholds=thresholds, gt_path=str(g), pred_path=str(p), scale=1.0,
-                            max_dist=max_dist, apply_thinning=apply_thinning, apply_nms=apply_nms))
-    if nproc > 1:
-        counts = track_parallel_progress(bsds_eval_single, samples, nproc=nproc, keep_order=True)
+        if cache_dir is not None:
+            keys[p.stem] = _counts_key(p, protocol)
+            if (c := _load_counts(Path(cache_dir) / f"{p.stem}.npz", keys[p.stem])) is not None:
+                counts[p.stem] = c
+                continue
+        todo.append(dict(name=p.stem, thresholds=thresholds, gt_path=str(g), pred_path=str(p), scale=1.0,
+                         max_dist=max_dist, apply_thinning=apply_thinning, apply_nms=apply_nms))
+
+    def done(sample: dict[str, Any], c: tuple[np.ndarray, ...]) -> None:
+        counts[sample["name"]] = c
+        if cache_dir is not None:
+            _save_counts(Path(cache_dir) / f"{sample['name']}.npz", keys[sample["name"]], c)
+
+    bar = _bar(len(todo), f"match {pred_dir.name}", progress)
+    if nproc > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(nproc) as pool:
+            for s, c in zip(todo, pool.map(bsds_eval_single, todo), strict=True):
+                done(s, c)
+                bar.update()
     else:
-        counts = track_progress(bsds_eval_single, samples)
-    out = _summarise(counts, [s["name"] for s in samples], thresholds)
-    out["protocol"] = _protocol(thresholds, max_dist, apply_thinning, apply_nms)
+        for s in todo:
+            done(s, bsds_eval_single(s))
+            bar.update()
+    bar.close()
+    out = _summarise([counts[p.stem] for p in preds], [p.stem for p in preds], thresholds)
+    out["protocol"] = protocol
     out["pred_dir"], out["gt_dir"] = str(pred_dir), str(gt_dir)
+    out["cached_images"] = len(preds) - len(todo)
     return out
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled or total == 0)
 
 
 def plot_pr(results: dict[str, dict[str, Any]], path: str | Path, title: str = "BSDS500 boundaries") -> None:
