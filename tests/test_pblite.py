@@ -263,6 +263,38 @@ def test_evaluator_known_cases():
     assert one["protocol"]["max_dist"] == 0.0075 and one["protocol"]["thresholds"] == 1
 
 
+def test_evaluate_dir_caches_per_image_and_rescores_only_changes(tmp_path: Path):
+    pytest.importorskip("pyEdgeEval", reason="pyEdgeEval not installed (pip install 'cvzoo[pblite]')")
+    import cv2
+    import scipy.io
+
+    from pblite.evaluate import evaluate_dir
+
+    g = np.zeros((40, 50), np.uint8)
+    g[8, 8:42] = g[32, 8:42] = g[8:33, 8] = g[8:33, 41] = 1
+    pred_dir, gt_dir, cache = tmp_path / "pred", tmp_path / "gt", tmp_path / "counts"
+    pred_dir.mkdir()
+    gt_dir.mkdir()
+    cell = np.empty((1, 1), object)
+    cell[0, 0] = {"Boundaries": g, "Segmentation": g}
+    for name in ("a", "b"):
+        scipy.io.savemat(gt_dir / f"{name}.mat", {"groundTruth": cell})
+        cv2.imwrite(str(pred_dir / f"{name}.png"), g * 255)
+    first = evaluate_dir(pred_dir, gt_dir, thresholds=3, cache_dir=cache, progress=False)
+    assert first["cached_images"] == 0 and first["ODS"] == pytest.approx(1.0, abs=0.02)
+    assert sorted(x.name for x in cache.iterdir()) == ["a.npz", "b.npz"]
+    again = evaluate_dir(pred_dir, gt_dir, thresholds=3, cache_dir=cache, progress=False)
+    assert again["cached_images"] == 2 and again["pr_curve"] == first["pr_curve"]
+    # a changed prediction, a corrupt cache entry or another protocol is scored again
+    cv2.imwrite(str(pred_dir / "a.png"), np.zeros_like(g))
+    (cache / "b.npz").write_bytes(b"not an npz")
+    changed = evaluate_dir(pred_dir, gt_dir, thresholds=3, cache_dir=cache, progress=False)
+    assert changed["cached_images"] == 0 and changed["ODS"] < 0.8
+    assert evaluate_dir(pred_dir, gt_dir, thresholds=5, cache_dir=cache, progress=False)["cached_images"] == 0
+    with pytest.raises(FileNotFoundError, match="predictions missing"):
+        evaluate_dir(pred_dir, gt_dir, names=["a", "c"], progress=False)
+
+
 # real data -------------------------------------------------------------------------------------
 def _hw0() -> Path | None:
     root = default_data_root()
