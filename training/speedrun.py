@@ -1,6 +1,6 @@
 """CIFAR-10 to >= 90% test accuracy, from scratch, on a 2-core CPU, as fast as we can.
 
-    python -m training.speedrun [--out RUN_DIR] [--epochs E] [--threads T] [--device cpu|cuda]
+    python -m training.speedrun [--out RUN_DIR] [--epochs E] [--threads T] [--seed S] [--device cpu|cuda]
 
 An adaptation of airbench94 (Keller Jordan, https://github.com/KellerJordan/cifar10-airbench;
 arXiv:2404.00498) to a CPU: the network is zoo's ``cifar_speedrun`` (frozen whitening stem, three
@@ -271,7 +271,9 @@ if __name__ == "__main__":
     ap.add_argument("--epochs", type=float, help=f"training epochs (default {hyp['opt']['train_epochs']})")
     ap.add_argument("--threads", type=int, default=hyp["run"]["threads"])
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, default=hyp["run"]["seed"],
+                    help="initialisation, flips and batch order (another seed gives another ensemble member)")
     args = ap.parse_args()
-    hyp["run"]["threads"] = args.threads
+    hyp["run"]["threads"], hyp["run"]["seed"] = args.threads, args.seed
     acc = main(args.out, device=args.device, epochs=args.epochs)
     print(f"final test accuracy {acc:.4f}")
