@@ -10,13 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-import zoo
 from demos.callbacks import common
-from tests.test_demos_callbacks import TinySeg, _drawn_seven, bad_uploads, good_odd_uploads, write_embeddings
-from zoo.classes import CAMVID_CLASSES, CIFAR10_CLASSES
+from tests.test_demos_callbacks import (
+    _drawn_seven,
+    bad_uploads,
+    good_odd_uploads,
+    install_stand_ins,
+    write_embeddings,
+)
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 gradio_client = pytest.importorskip("gradio_client")
@@ -33,25 +36,9 @@ def served(tmp_path_factory):
     """The app with stand-in CIFAR-10, MNIST and segmentation weights and a small embeddings file."""
     tmp = tmp_path_factory.mktemp("app")
     write_embeddings(tmp / "embeddings_test.npz")
-    fakes = {"cifar_cnn": list(CIFAR10_CLASSES), "cifar_speedrun": list(CIFAR10_CLASSES),
-             "lenet5": [str(i) for i in range(10)], "mnist_cnn": [str(i) for i in range(10)],
-             "fcn8s": list(CAMVID_CLASSES)}
-    real_list, real_names = zoo.list_models, zoo.get_class_names
-
-    def list_models(pattern=None, *, task=None, pretrained=False):
-        names = real_list(pattern, task=task, pretrained=pretrained)
-        if pretrained:
-            names = sorted(set(names) | {n for n in fakes if n in real_list(pattern, task=task)})
-        return names
-
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(zoo, "list_models", list_models)
-        mp.setattr(zoo, "get_class_names", lambda n: fakes[n] if n in fakes else real_names(n))
+        install_stand_ins(mp)
         mp.setenv("CVZOO_EMBEDDINGS", str(tmp))
-        common.clear_model_cache()
-        torch.manual_seed(0)
-        for name in fakes:
-            common._MODELS[name] = (TinySeg() if name == "fcn8s" else zoo.create_model(name)).eval()
         from demos import app
 
         demo = app.build()

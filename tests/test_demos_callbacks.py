@@ -42,29 +42,35 @@ class TinySeg(nn.Module):
         return self.conv(x)
 
 
-@pytest.fixture
-def fake_weights(monkeypatch):
-    """Pretend that some registry models have weights: random-init models put in the demo's model cache."""
-    fakes = {"cifar_cnn": list(CIFAR10_CLASSES), "cifar_speedrun": list(CIFAR10_CLASSES),
+STAND_INS = {"cifar_cnn": list(CIFAR10_CLASSES), "cifar_speedrun": list(CIFAR10_CLASSES),
              "lenet5": [str(i) for i in range(10)], "mnist_cnn": [str(i) for i in range(10)],
              "fcn8s": list(CAMVID_CLASSES)}
+
+
+def install_stand_ins(mp: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Pretend that the models of ``STAND_INS`` have weights: random-init models (``TinySeg`` for
+    fcn8s) put in the demo's model cache; ``mp`` undoes the registry patches."""
     real_list, real_names = zoo.list_models, zoo.get_class_names
 
     def list_models(pattern=None, *, task=None, pretrained=False):
         names = real_list(pattern, task=task, pretrained=pretrained)
         if pretrained:
-            extra = [n for n in fakes if n in real_list(pattern, task=task)]
-            names = sorted(set(names) | set(extra))
+            names = sorted(set(names) | {n for n in STAND_INS if n in real_list(pattern, task=task)})
         return names
 
-    monkeypatch.setattr(zoo, "list_models", list_models)
-    monkeypatch.setattr(zoo, "get_class_names", lambda n: fakes[n] if n in fakes else real_names(n))
+    mp.setattr(zoo, "list_models", list_models)
+    mp.setattr(zoo, "get_class_names", lambda n: STAND_INS[n] if n in STAND_INS else real_names(n))
     common.clear_model_cache()
     torch.manual_seed(0)
-    for name in fakes:
-        model = TinySeg() if name == "fcn8s" else zoo.create_model(name)
-        common._MODELS[name] = model.eval()
-    yield fakes
+    for name in STAND_INS:
+        common._MODELS[name] = (TinySeg() if name == "fcn8s" else zoo.create_model(name)).eval()
+    return STAND_INS
+
+
+@pytest.fixture
+def fake_weights(monkeypatch):
+    """``install_stand_ins`` for one test."""
+    yield install_stand_ins(monkeypatch)
     common.clear_model_cache()
 
 
