@@ -3,6 +3,7 @@
 * ``run IMAGE_OR_DIR... -o OUT``: pb map (8-bit PNG) and comparison figure per image.
 * ``eval --pred DIR --gt DIR``: ODS/OIS/AP of a folder of predictions against BSDS ``.mat`` files.
 * ``bench-bsds --split val``: Sobel, Canny and pb-lite on a BSDS500 split, scored in one run.
+* ``tune --split train``: search the cue combination on a split with a fast proxy score.
 
 The data root is ``--data-root``, else ``$CVZOO_DATA``, else ``<repo>/../shared/data`` if it exists.
 """
@@ -173,6 +174,38 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from .evaluate import save_json
+    from .tune import cues_of, search, tuned_fields
+
+    root = Path(args.data_root) if args.data_root else default_data_root()
+    bsds = (root / "BSDS500" if (root / "BSDS500").is_dir() else root) if root else None
+    if bsds is None or not (bsds / "images" / args.split).is_dir():
+        print(f"BSDS500 split {args.split!r} not found (data root {root}); pass --data-root or set CVZOO_DATA",
+              file=sys.stderr)
+        return 2
+    images = sorted((bsds / "images" / args.split).glob("*.jpg"))[: args.limit or None]
+    out = Path(args.out)
+    base = PbConfig(threads=args.threads)
+    old_threads = torch.get_num_threads()
+    if args.threads:  # the search's small tensor ops too, not only detect
+        torch.set_num_threads(args.threads)
+    try:
+        t0 = time.perf_counter()
+        cues = [cues_of(p, bsds / "groundTruth" / args.split / f"{p.stem}.mat", out / "cues", base)
+                for p in _progress(images, len(images), f"cues {args.split}")]
+        t_cues = time.perf_counter() - t0
+        best, rows = search(cues, base, args.thresholds)
+    finally:
+        torch.set_num_threads(old_threads)
+    fields = tuned_fields(best, base)
+    save_json({"split": args.split, "n_images": len(images), "thresholds": args.thresholds, "best": fields,
+               "rows": rows, "cue_seconds": t_cues, "search_seconds": time.perf_counter() - t0 - t_cues,
+               "command": " ".join(sys.argv)}, out / "tune.json")
+    print(f"best on {args.split} ({len(images)} images, proxy): {fields or 'the defaults'}; {out / 'tune.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pblite", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -205,6 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--resume", action="store_true",
                    help="keep the predictions already in --out (scores are always cached per image in OUT/counts)")
     b.set_defaults(func=cmd_bench)
+    t = sub.add_parser("tune", help="search pb-lite's cue combination on a BSDS500 split (fast proxy score)")
+    t.add_argument("--split", default="train", choices=("train", "val", "test"))
+    t.add_argument("--data-root", default=None, help="folder holding BSDS500/ (default $CVZOO_DATA)")
+    t.add_argument("--limit", type=int, default=0, help="first N images only")
+    t.add_argument("--thresholds", type=int, default=19, help="thresholds of the proxy score")
+    t.add_argument("--threads", type=int, default=0, help="torch threads for detect")
+    t.add_argument("--out", default="runs/pblite-tune", help="folder for cues/ (cache) and tune.json")
+    t.set_defaults(func=cmd_tune)
     return p
 
 

@@ -6,6 +6,8 @@ the pb-lite assignment (CMSC733 / RBE549 HW0 "Shake my boundary"):
 
     pb = mean(Tg, Bg, Cg) * (w_canny * Canny + w_sobel * Sobel),   then divided by its max,
 
+(the defaults; ``combine`` also takes cue weights and a per-image-free normalisation, tuned on
+BSDS500 train by ``python -m pblite tune``),
 with ``Tg``, ``Bg``, ``Cg`` the chi-square half-disc gradients of the texton, brightness and
 colour maps (``gradients.py``) and Canny/Sobel the baselines (``baselines.py``).  ``pb_thin``
 is ``pb`` after non-maximum suppression (``nms.py``).  Differences from the 2011 Pb: no
@@ -27,7 +29,7 @@ from . import baselines, filters, gradients, maps
 from .io import to_rgb_u8
 from .nms import nms
 
-__all__ = ["PbConfig", "PbResult", "detect", "texton_kernels"]
+__all__ = ["PbConfig", "PbResult", "combine", "detect", "texton_kernels"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,11 @@ class PbConfig:
         radii, orientations: half-disc radii and orientations of the gradients.
         grad_stride: gradients evaluated exactly every ``grad_stride`` pixels, interpolated between.
         reduction: ``"mean"`` over radii and orientations, or ``"max"`` over orientations.
+        cue_weights: weights of ``(Tg, Bg, Cg)`` in their mean (divided by their sum).
         w_canny, w_sobel: weights of the baselines.
+        normalize: ``"max"``: pb divided by the image's maximum (the assignment's); ``"sqrt"``: the
+            square root of the product (geometric mean of the two factors, already in [0, 1]),
+            which keeps one threshold meaning the same strength on every image.
         sobel_sigma, canny_sigmas, canny_thresholds: baseline settings.
         max_side: longer inputs are downscaled to this longest side before processing.
         threads: torch CPU threads during :func:`detect` (0: leave torch's setting).
@@ -64,8 +70,10 @@ class PbConfig:
     orientations: int = 8
     grad_stride: int = 4
     reduction: str = "mean"
+    cue_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     w_canny: float = 0.5
     w_sobel: float = 0.5
+    normalize: str = "max"
     sobel_sigma: float = 1.5
     canny_sigmas: tuple[float, ...] = (1.0, 2.0, 3.0)
     canny_thresholds: int = 25
@@ -123,6 +131,22 @@ def texton_kernels(config: PbConfig) -> np.ndarray:
         p = (size - b.shape[-1]) // 2
         out.append(np.pad(b, ((0, 0), (p, p), (p, p))))
     return np.concatenate(out)
+
+
+def combine(tg: torch.Tensor, bg: torch.Tensor, cg: torch.Tensor, canny: torch.Tensor, sobel: torch.Tensor,
+            config: PbConfig) -> torch.Tensor:
+    """pb before NMS from the cues, all ``(h, w)`` float32 in [0, 1]:
+    ``weighted mean(Tg, Bg, Cg) * (w_canny * Canny + w_sobel * Sobel)``, normalised per ``config.normalize``."""
+    wt, wb, wc = config.cue_weights
+    if min(config.cue_weights) < 0 or wt + wb + wc <= 0:
+        raise ValueError(f"cue_weights must be >= 0 with a positive sum, got {config.cue_weights}")
+    pb = (wt * tg + wb * bg + wc * cg) / (wt + wb + wc) * (config.w_canny * canny + config.w_sobel * sobel)
+    if config.normalize == "max":
+        m = float(pb.max())
+        return pb / m if m > 0 else pb
+    if config.normalize == "sqrt":
+        return pb.clamp(0, 1).sqrt()
+    raise ValueError(f"normalize must be 'max' or 'sqrt', got {config.normalize!r}")
 
 
 def _prepare(image: np.ndarray, config: PbConfig, notes: list[str]) -> np.ndarray:
@@ -215,11 +239,8 @@ def _detect(image: np.ndarray, config: PbConfig, dev: torch.device, centres: dic
     sobel = baselines.sobel_map(gray_u8, config.sobel_sigma)
     canny = baselines.canny_map(gray_u8, config.canny_sigmas, config.canny_thresholds)
     t1 = tick("baselines", t1)
-    mean_grad = (grads["texton"] + grads["brightness"] + grads["colour"]) / 3.0
-    base = config.w_canny * torch.from_numpy(canny).to(dev) + config.w_sobel * torch.from_numpy(sobel).to(dev)
-    pb = mean_grad * base
-    m = float(pb.max())
-    pb = pb / m if m > 0 else pb
+    pb = combine(grads["texton"], grads["brightness"], grads["colour"], torch.from_numpy(canny).to(dev),
+                 torch.from_numpy(sobel).to(dev), config)
     if (h, w) != (in_h, in_w):
         pb_np = cv2.resize(pb.cpu().numpy(), (in_w, in_h), interpolation=cv2.INTER_LINEAR)
         pb = torch.from_numpy(np.clip(pb_np, 0, 1)).to(dev)

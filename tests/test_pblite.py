@@ -295,6 +295,66 @@ def test_evaluate_dir_caches_per_image_and_rescores_only_changes(tmp_path: Path)
         evaluate_dir(pred_dir, gt_dir, names=["a", "c"], progress=False)
 
 
+def test_combine_default_is_the_assignments_formula_and_options_check():
+    from pblite.pipeline import combine
+
+    g = torch.Generator().manual_seed(0)
+    tg, bg, cg, canny, sobel = (torch.rand(20, 30, generator=g) for _ in range(5))
+    ref = (tg + bg + cg) / 3 * (0.5 * canny + 0.5 * sobel)
+    assert torch.allclose(combine(tg, bg, cg, canny, sobel, pblite.PbConfig()), ref / ref.max())
+    cfg = pblite.PbConfig(cue_weights=(2.0, 0.0, 1.0), w_canny=1.0, w_sobel=0.0, normalize="sqrt")
+    assert torch.allclose(combine(tg, bg, cg, canny, sobel, cfg), ((2 * tg + cg) / 3 * canny).sqrt())
+    for bad in (dict(cue_weights=(0.0, 0.0, 0.0)), dict(cue_weights=(1.0, -1.0, 1.0)), dict(normalize="l2")):
+        with pytest.raises(ValueError):
+            combine(tg, bg, cg, canny, sobel, pblite.PbConfig(**bad))
+
+
+def test_proxy_counts_equal_distance_transform_counts():
+    import cv2
+
+    from pblite.tune import proxy_counts
+
+    rng = np.random.default_rng(0)
+    pb = (rng.random((80, 120)) ** 8).astype(np.float32)
+    gts = rng.random((3, 80, 120)) < 0.03
+    thr = np.linspace(0.05, 0.95, 19)
+    counts = proxy_counts(pb, gts, thr, max_dist=0.03)
+    r = 0.03 * np.hypot(80, 120)
+
+    def near(mask: np.ndarray) -> np.ndarray:  # pixels within r of ``mask`` (exact Euclidean)
+        return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= r
+
+    near_gt = near(gts.any(0))
+    for i, t in enumerate(thr):
+        pred = pb >= t
+        found = (gts & near(pred)).sum() if pred.any() else 0
+        assert [c[i] for c in counts] == [found, gts.sum(), (pred & near_gt).sum(), pred.sum()]
+
+
+def test_cli_tune_on_a_tiny_bsds_layout(tmp_path: Path):
+    import json
+
+    import cv2
+    import scipy.io
+
+    root = tmp_path / "BSDS500"
+    (root / "images" / "train").mkdir(parents=True)
+    (root / "groundTruth" / "train").mkdir(parents=True)
+    for i, radius in enumerate((14, 20)):
+        img = disc_image(64, radius)
+        cv2.imwrite(str(root / "images" / "train" / f"{i}.jpg"), img[..., ::-1])
+        edge = cv2.Canny(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), 50, 150) > 0
+        cell = np.empty((1, 1), object)
+        cell[0, 0] = {"Boundaries": edge.astype(np.uint8), "Segmentation": edge.astype(np.uint8)}
+        scipy.io.savemat(root / "groundTruth" / "train" / f"{i}.mat", {"groundTruth": cell})
+    out = tmp_path / "tune"
+    assert main(["tune", "--data-root", str(tmp_path), "--threads", "1", "--thresholds", "9", "--out", str(out)]) == 0
+    res = json.loads((out / "tune.json").read_text())
+    assert res["n_images"] == 2 and len(list((out / "cues").glob("*.npz"))) == 2
+    assert len(res["rows"]) == 10 + 49 and max(r["ODS"] for r in res["rows"]) > 0.8  # a disc's outline is easy
+    assert main(["tune", "--data-root", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+
+
 # real data -------------------------------------------------------------------------------------
 def _hw0() -> Path | None:
     root = default_data_root()
