@@ -174,9 +174,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _overrides(pairs: list[str]) -> dict[str, object]:
+    """``["radii=5,10", "reduction=max"]`` -> ``{"radii": (5, 10), "reduction": "max"}`` (Python literals;
+    a comma makes a tuple; anything else is a string)."""
+    import ast
+
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep:
+            raise ValueError(f"expected KEY=VALUE, got {pair!r}")
+        try:
+            value = ast.literal_eval(text if "," not in text or text.startswith(("(", "[")) else f"({text},)")
+        except (ValueError, SyntaxError):
+            value = text
+        out[key.strip()] = tuple(value) if isinstance(value, list) else value
+    unknown = set(out) - set(PbConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown fields {sorted(unknown)}")
+    return out
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     from .evaluate import save_json
-    from .tune import cues_of, search, tuned_fields
+    from .tune import cue_cache_dir, cues_of, search, tuned_fields
 
     root = Path(args.data_root) if args.data_root else default_data_root()
     bsds = (root / "BSDS500" if (root / "BSDS500").is_dir() else root) if root else None
@@ -186,13 +207,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
         return 2
     images = sorted((bsds / "images" / args.split).glob("*.jpg"))[: args.limit or None]
     out = Path(args.out)
-    base = PbConfig(threads=args.threads)
+    try:
+        base = PbConfig(**{**_overrides(args.set), "threads": args.threads})
+    except (TypeError, ValueError) as e:
+        print(f"--set: {e} (fields: {', '.join(PbConfig.__dataclass_fields__)})", file=sys.stderr)
+        return 2
+    cache = cue_cache_dir(out, base)
     old_threads = torch.get_num_threads()
     if args.threads:  # the search's small tensor ops too, not only detect
         torch.set_num_threads(args.threads)
     try:
         t0 = time.perf_counter()
-        cues = [cues_of(p, bsds / "groundTruth" / args.split / f"{p.stem}.mat", out / "cues", base)
+        cues = [cues_of(p, bsds / "groundTruth" / args.split / f"{p.stem}.mat", cache, base)
                 for p in _progress(images, len(images), f"cues {args.split}")]
         t_cues = time.perf_counter() - t0
         best, rows = search(cues, base, args.thresholds)
@@ -200,6 +226,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         torch.set_num_threads(old_threads)
     fields = tuned_fields(best, base)
     save_json({"split": args.split, "n_images": len(images), "thresholds": args.thresholds, "best": fields,
+               "base": tuned_fields(base, PbConfig(threads=args.threads)), "cue_cache": str(cache),
                "rows": rows, "cue_seconds": t_cues, "search_seconds": time.perf_counter() - t0 - t_cues,
                "command": " ".join(sys.argv)}, out / "tune.json")
     print(f"best on {args.split} ({len(images)} images, proxy): {fields or 'the defaults'}; {out / 'tune.json'}")
@@ -244,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=int, default=0, help="first N images only")
     t.add_argument("--thresholds", type=int, default=19, help="thresholds of the proxy score")
     t.add_argument("--threads", type=int, default=0, help="torch threads for detect")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="base PbConfig field, e.g. reduction=max or radii=5,10,15,20 (repeatable)")
     t.add_argument("--out", default="runs/pblite-tune", help="folder for cues/ (cache) and tune.json")
     t.set_defaults(func=cmd_tune)
     return p

@@ -35,9 +35,19 @@ from .io import load_image
 from .nms import nms
 from .pipeline import PbConfig, combine, detect
 
-__all__ = ["CUES", "candidates_cues", "candidates_mix", "cues_of", "proxy_counts", "search"]
+__all__ = ["CUES", "candidates_cues", "candidates_mix", "cue_cache_dir", "cues_of", "proxy_counts", "search"]
 
 CUES = ("tg", "bg", "cg", "canny", "sobel")
+COMBINATION_FIELDS = ("cue_weights", "w_canny", "w_sobel", "normalize", "nms_radius", "threads")
+
+
+def cue_cache_dir(out: Path, config: PbConfig) -> Path:
+    """``out/cues/<hash>``: one cache per setting of the fields the cues depend on (not the combination's)."""
+    import hashlib
+    import json
+
+    fields = {k: v for k, v in asdict(config).items() if k not in COMBINATION_FIELDS}
+    return out / "cues" / hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def cues_of(image_path: Path, gt_path: Path, cache: Path, config: PbConfig) -> dict[str, np.ndarray]:

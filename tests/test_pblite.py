@@ -350,9 +350,10 @@ def test_cli_tune_on_a_tiny_bsds_layout(tmp_path: Path):
     out = tmp_path / "tune"
     assert main(["tune", "--data-root", str(tmp_path), "--threads", "1", "--thresholds", "9", "--out", str(out)]) == 0
     res = json.loads((out / "tune.json").read_text())
-    assert res["n_images"] == 2 and len(list((out / "cues").glob("*.npz"))) == 2
+    assert res["n_images"] == 2 and len(list(Path(res["cue_cache"]).glob("*.npz"))) == 2
     assert len(res["rows"]) == 10 + 49 and max(r["ODS"] for r in res["rows"]) > 0.8  # a disc's outline is easy
     assert main(["tune", "--data-root", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    assert main(["tune", "--data-root", str(tmp_path), "--set", "radius=3", "--out", str(out)]) == 2
 
 
 # real data -------------------------------------------------------------------------------------
