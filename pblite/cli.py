@@ -11,6 +11,7 @@ The data root is ``--data-root``, else ``$CVZOO_DATA``, else ``<repo>/../shared/
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -22,11 +23,12 @@ import numpy as np
 import torch
 
 from .io import IMAGE_SUFFIXES, ImageError, load_image
-from .pipeline import PbConfig, detect
+from .pipeline import PRESETS, PbConfig, detect
 
 __all__ = ["default_data_root", "main"]
 
 METHODS = ("sobel", "canny", "pblite")
+PRESET_HELP = "pb-lite settings: 'default' (the assignment's formula) or 'bsds' (tuned on BSDS500 train)"
 
 
 def default_data_root() -> Path | None:
@@ -76,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not images:
         print("no images found", file=sys.stderr)
         return 2
-    config = PbConfig(threads=args.threads)
+    config = PbConfig.preset(args.preset, threads=args.threads)
     failed = 0
     for i, path in enumerate(_progress(images, len(images), "pb-lite")):
         try:
@@ -141,7 +143,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.out)
     for m in methods:
         (out / "pred" / m).mkdir(parents=True, exist_ok=True)
-    config = PbConfig(threads=args.threads)
+    config = PbConfig.preset(args.preset, threads=args.threads)
+    stamp = out / "detect_config.json"
+    fields = {k: v for k, v in json.loads(json.dumps(config.__dict__)).items() if k != "threads"}
+    if args.resume and stamp.is_file() and json.loads(stamp.read_text()) != fields:
+        print(f"the predictions in {out} were made with another PbConfig ({stamp}); use a new --out",
+              file=sys.stderr)
+        return 2
+    save_json(fields, stamp)
     t0 = time.perf_counter()
     todo = [p for p in images if not (args.resume and all((out / "pred" / m / f"{p.stem}.png").is_file()
                                                            for m in methods))]
@@ -161,7 +170,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                     "pblite": "PbResult.pb_thin (pb-lite after NMS)"}[m]
         save_json(results[m], out / f"results_{m}.json")
     meta = {
-        "split": args.split, "n_images": len(images), "config": config.__dict__, "detect_seconds": t_detect,
+        "split": args.split, "n_images": len(images), "preset": args.preset, "config": config.__dict__,
+        "detect_seconds": t_detect,
         "detected_images": len(todo),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
@@ -242,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--save-intermediates", action="store_true", help="also write banks, masks, maps, gradients")
     r.add_argument("--device", default=None, help="torch device, e.g. cuda (default cpu)")
     r.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    r.add_argument("--preset", default="default", choices=sorted(PRESETS), help=PRESET_HELP)
     r.set_defaults(func=cmd_run)
     e = sub.add_parser("eval", help="ODS/OIS/AP of a prediction folder against BSDS ground truth")
     e.add_argument("--pred", required=True, help="folder of <id>.png predictions (8-bit)")
@@ -261,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--nproc", type=int, default=1, help="matcher processes")
     b.add_argument("--threads", type=int, default=0, help="torch threads for detect")
     b.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of sobel,canny,pblite")
+    b.add_argument("--preset", default="default", choices=sorted(PRESETS), help=PRESET_HELP)
     b.add_argument("--out", default="runs/pblite-bsds", help="run folder (predictions, results.json, pr.png)")
     b.add_argument("--resume", action="store_true",
                    help="keep the predictions already in --out (scores are always cached per image in OUT/counts)")

@@ -29,7 +29,7 @@ from . import baselines, filters, gradients, maps
 from .io import to_rgb_u8
 from .nms import nms
 
-__all__ = ["PbConfig", "PbResult", "combine", "detect", "texton_kernels"]
+__all__ = ["PRESETS", "PbConfig", "PbResult", "combine", "detect", "texton_kernels"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,22 @@ class PbConfig:
     nms_radius: float = 1.0
     max_side: int = 1024
     threads: int = 0
+
+    @classmethod
+    def preset(cls, name: str = "default", **overrides: Any) -> PbConfig:
+        """A named setting from :data:`PRESETS` (``"default"``, ``"bsds"``) with ``overrides`` applied."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown pb-lite preset {name!r}; choose from {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+
+TUNED_BSDS: dict[str, Any] = {"reduction": "max", "cue_weights": (0.0, 2.0, 3.0), "w_canny": 1.0, "w_sobel": 0.0}
+PRESETS: dict[str, dict[str, Any]] = {
+    # the assignment's pb-lite: mean over radii and orientations, mean(Tg, Bg, Cg) x (Canny + Sobel) / 2, max-normalised
+    "default": {},
+    # tuned on the 200 BSDS500 train images with ``python -m pblite tune`` (proxy score; pblite/README.md)
+    "bsds": TUNED_BSDS,
+}
 
 
 @dataclass

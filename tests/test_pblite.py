@@ -331,29 +331,50 @@ def test_proxy_counts_equal_distance_transform_counts():
         assert [c[i] for c in counts] == [found, gts.sum(), (pred & near_gt).sum(), pred.sum()]
 
 
-def test_cli_tune_on_a_tiny_bsds_layout(tmp_path: Path):
-    import json
-
+def _tiny_bsds(root: Path, split: str = "train") -> Path:
+    """Two disc images in the BSDS500 layout under ``root``, their Canny edges as the annotation."""
     import cv2
     import scipy.io
 
-    root = tmp_path / "BSDS500"
-    (root / "images" / "train").mkdir(parents=True)
-    (root / "groundTruth" / "train").mkdir(parents=True)
+    bsds = root / "BSDS500"
+    (bsds / "images" / split).mkdir(parents=True)
+    (bsds / "groundTruth" / split).mkdir(parents=True)
     for i, radius in enumerate((14, 20)):
         img = disc_image(64, radius)
-        cv2.imwrite(str(root / "images" / "train" / f"{i}.jpg"), img[..., ::-1])
-        edge = cv2.Canny(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), 50, 150) > 0
+        cv2.imwrite(str(bsds / "images" / split / f"{i}.jpg"), img[..., ::-1])
+        edge = (cv2.Canny(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), 50, 150) > 0).astype(np.uint8)
         cell = np.empty((1, 1), object)
-        cell[0, 0] = {"Boundaries": edge.astype(np.uint8), "Segmentation": edge.astype(np.uint8)}
-        scipy.io.savemat(root / "groundTruth" / "train" / f"{i}.mat", {"groundTruth": cell})
+        cell[0, 0] = {"Boundaries": edge, "Segmentation": edge}
+        scipy.io.savemat(bsds / "groundTruth" / split / f"{i}.mat", {"groundTruth": cell})
+    return root
+
+
+def test_cli_tune_on_a_tiny_bsds_layout(tmp_path: Path):
+    import json
+
+    root = _tiny_bsds(tmp_path)
     out = tmp_path / "tune"
-    assert main(["tune", "--data-root", str(tmp_path), "--threads", "1", "--thresholds", "9", "--out", str(out)]) == 0
+    assert main(["tune", "--data-root", str(root), "--threads", "1", "--thresholds", "9", "--out", str(out)]) == 0
     res = json.loads((out / "tune.json").read_text())
     assert res["n_images"] == 2 and len(list(Path(res["cue_cache"]).glob("*.npz"))) == 2
     assert len(res["rows"]) == 10 + 49 and max(r["ODS"] for r in res["rows"]) > 0.8  # a disc's outline is easy
     assert main(["tune", "--data-root", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
-    assert main(["tune", "--data-root", str(tmp_path), "--set", "radius=3", "--out", str(out)]) == 2
+    assert main(["tune", "--data-root", str(root), "--set", "radius=3", "--out", str(out)]) == 2
+
+
+def test_presets_and_bench_resume_refuses_other_settings(tmp_path: Path):
+    pytest.importorskip("pyEdgeEval", reason="pyEdgeEval not installed (pip install 'cvzoo[pblite]')")
+    assert pblite.PbConfig.preset() == pblite.PbConfig()
+    bsds = pblite.PbConfig.preset("bsds", threads=1)
+    assert bsds.reduction == "max" and bsds.threads == 1 and bsds != pblite.PbConfig(threads=1)
+    with pytest.raises(ValueError, match="unknown pb-lite preset"):
+        pblite.PbConfig.preset("best")
+    root = _tiny_bsds(tmp_path, "val")
+    args = ["bench-bsds", "--data-root", str(root), "--thresholds", "3", "--threads", "1", "--methods", "pblite",
+            "--out", str(tmp_path / "b")]
+    assert main(args) == 0
+    assert main([*args, "--resume"]) == 0  # same settings: predictions and scores reused
+    assert main([*args, "--resume", "--preset", "bsds"]) == 2  # other settings: refused, nothing mixed
 
 
 # real data -------------------------------------------------------------------------------------
