@@ -123,18 +123,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bsds_split(data_root: str | None, split: str) -> tuple[Path, Path] | None:
+    """``(images, groundTruth)`` folders of a BSDS500 split, or None after printing where it looked."""
+    root = Path(data_root) if data_root else default_data_root()
+    if root is None:
+        print("no data root: pass --data-root or set CVZOO_DATA", file=sys.stderr)
+        return None
+    bsds = root / "BSDS500" if (root / "BSDS500").is_dir() else root
+    img_dir, gt_dir = bsds / "images" / split, bsds / "groundTruth" / split
+    if not img_dir.is_dir() or not gt_dir.is_dir():
+        print(f"BSDS500 split not found under {bsds} ({img_dir}, {gt_dir})", file=sys.stderr)
+        return None
+    return img_dir, gt_dir
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_dir, plot_pr, save_json
 
-    root = Path(args.data_root) if args.data_root else default_data_root()
-    if root is None:
-        print("no data root: pass --data-root or set CVZOO_DATA", file=sys.stderr)
+    if (dirs := _bsds_split(args.data_root, args.split)) is None:
         return 2
-    bsds = root / "BSDS500" if (root / "BSDS500").is_dir() else root
-    img_dir, gt_dir = bsds / "images" / args.split, bsds / "groundTruth" / args.split
-    if not img_dir.is_dir() or not gt_dir.is_dir():
-        print(f"BSDS500 split not found under {bsds} ({img_dir}, {gt_dir})", file=sys.stderr)
-        return 2
+    img_dir, gt_dir = dirs
     images = sorted(img_dir.glob("*.jpg"))[: args.limit or None]
     methods = [m.strip() for m in args.methods.split(",")]
     if bad := sorted(set(methods) - set(METHODS)):
@@ -209,13 +217,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from .evaluate import save_json
     from .tune import cue_cache_dir, cues_of, search, tuned_fields
 
-    root = Path(args.data_root) if args.data_root else default_data_root()
-    bsds = (root / "BSDS500" if (root / "BSDS500").is_dir() else root) if root else None
-    if bsds is None or not (bsds / "images" / args.split).is_dir():
-        print(f"BSDS500 split {args.split!r} not found (data root {root}); pass --data-root or set CVZOO_DATA",
-              file=sys.stderr)
+    if (dirs := _bsds_split(args.data_root, args.split)) is None:
         return 2
-    images = sorted((bsds / "images" / args.split).glob("*.jpg"))[: args.limit or None]
+    img_dir, gt_dir = dirs
+    images = sorted(img_dir.glob("*.jpg"))[: args.limit or None]
     out = Path(args.out)
     try:
         base = PbConfig(**{**_overrides(args.set), "threads": args.threads})
@@ -228,7 +233,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         t0 = time.perf_counter()
-        cues = [cues_of(p, bsds / "groundTruth" / args.split / f"{p.stem}.mat", cache, base)
+        cues = [cues_of(p, gt_dir / f"{p.stem}.mat", cache, base)
                 for p in _progress(images, len(images), f"cues {args.split}")]
         t_cues = time.perf_counter() - t0
         best, rows = search(cues, base, args.thresholds)
