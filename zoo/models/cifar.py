@@ -17,8 +17,8 @@ from zoo.models.resnet import CIFAR_MEAN, CIFAR_STD
 from zoo.weights import HUB_ORG, WeightSpec
 
 CIFAR10_WEIGHT = WeightSpec(
-    tag="cifar10", dataset="cifar10", recipe="cifar_cnn_cifar10", metrics={"test_accuracy": 0.7455},
-    sha256="77cfdfbbd2d2b49e6e0eae85669aa66e3920ef15d2ffc2026276eb97d7bd8dc4",
+    tag="cifar10", dataset="cifar10", recipe="cifar_cnn_cifar10", metrics={"test_accuracy": 0.7659},
+    sha256="4b4f921a24a3f8c9b5b105c8fda8e5acae4569ab1623e93840387c17011d4d2b",
     repo_id=f"{HUB_ORG}/cifar_cnn.cifar10", shipped=True,
 )
 
