@@ -3,12 +3,13 @@
     python -m pblite tune --split train --out runs/pblite-tune
 
 Each image's cues (Tg, Bg, Cg, Canny, Sobel) are computed once with the base ``PbConfig`` and
-cached in ``OUT/cues`` (float16 ``.npz``, so a rerun starts at the search).  Every candidate
+cached in ``OUT/cues/<hash of the settings they depend on>`` (float16 ``.npz``, so a rerun starts
+at the search).  Every candidate
 combination (:func:`pblite.pipeline.combine`: cue weights, baseline weights, normalisation) is
 then recombined, thinned with the same NMS as ``detect`` and scored with a proxy of the BSDS
 benchmark: a predicted pixel counts as correct when an annotator's boundary pixel lies within the
 matching distance (0.0075 x the diagonal), and an annotator's pixel as found when a predicted pixel
-does (distance transforms, no one-to-one assignment, no morphological thinning).  The proxy takes
+does (one disk dilation gives every threshold; no one-to-one assignment, no morphological thinning).  The proxy takes
 milliseconds where the benchmark's matcher takes seconds per image and threshold; its counts are
 higher than the matcher's, so only its ranking is used, and the winner is scored on val with the real
 benchmark (``bench-bsds --preset bsds``).
@@ -35,7 +36,8 @@ from .io import load_image
 from .nms import nms
 from .pipeline import PbConfig, combine, detect
 
-__all__ = ["CUES", "candidates_cues", "candidates_mix", "cue_cache_dir", "cues_of", "proxy_counts", "search"]
+__all__ = ["CUES", "candidates_cues", "candidates_mix", "cue_cache_dir", "cues_of", "proxy_counts", "search",
+           "tuned_fields"]
 
 CUES = ("tg", "bg", "cg", "canny", "sobel")
 COMBINATION_FIELDS = ("cue_weights", "w_canny", "w_sobel", "normalize", "nms_radius", "threads")
