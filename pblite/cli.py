@@ -248,6 +248,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_split_args(p: argparse.ArgumentParser, split: str, thresholds: int, thresholds_help: str) -> None:
+    """The options bench-bsds and tune share: which BSDS500 images, how many thresholds, detect's threads."""
+    p.add_argument("--split", default=split, choices=("train", "val", "test"))
+    p.add_argument("--data-root", default=None, help="folder holding BSDS500/ (default $CVZOO_DATA)")
+    p.add_argument("--limit", type=int, default=0, help="first N images only")
+    p.add_argument("--thresholds", type=int, default=thresholds, help=thresholds_help)
+    p.add_argument("--threads", type=int, default=0, help="torch threads for detect")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pblite", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -270,12 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of per-image counts (a rerun scores only new or changed images)")
     e.set_defaults(func=cmd_eval)
     b = sub.add_parser("bench-bsds", help="Sobel, Canny and pb-lite on a BSDS500 split")
-    b.add_argument("--split", default="val", choices=("train", "val", "test"))
-    b.add_argument("--data-root", default=None, help="folder holding BSDS500/ (default $CVZOO_DATA)")
-    b.add_argument("--thresholds", type=int, default=99, help="number of thresholds (99: standard)")
-    b.add_argument("--limit", type=int, default=0, help="first N images only")
+    _add_split_args(b, "val", 99, "number of thresholds (99: standard)")
     b.add_argument("--nproc", type=int, default=1, help="matcher processes")
-    b.add_argument("--threads", type=int, default=0, help="torch threads for detect")
     b.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of sobel,canny,pblite")
     b.add_argument("--preset", default="default", choices=sorted(PRESETS), help=PRESET_HELP)
     b.add_argument("--out", default="runs/pblite-bsds", help="run folder (predictions, results.json, pr.png)")
@@ -283,11 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the predictions already in --out (scores are always cached per image in OUT/counts)")
     b.set_defaults(func=cmd_bench)
     t = sub.add_parser("tune", help="search pb-lite's cue combination on a BSDS500 split (fast proxy score)")
-    t.add_argument("--split", default="train", choices=("train", "val", "test"))
-    t.add_argument("--data-root", default=None, help="folder holding BSDS500/ (default $CVZOO_DATA)")
-    t.add_argument("--limit", type=int, default=0, help="first N images only")
-    t.add_argument("--thresholds", type=int, default=19, help="thresholds of the proxy score")
-    t.add_argument("--threads", type=int, default=0, help="torch threads for detect")
+    _add_split_args(t, "train", 19, "thresholds of the proxy score")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="base PbConfig field, e.g. reduction=max or radii=5,10,15,20 (repeatable)")
     t.add_argument("--out", default="runs/pblite-tune", help="folder for cues/ (cache) and tune.json")

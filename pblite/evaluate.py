@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from .io import save_npz
+
 __all__ = ["PROTOCOL", "evaluate_arrays", "evaluate_dir", "load_gt", "plot_pr", "thresholds_of"]
 
 PROTOCOL: dict[str, Any] = {
@@ -159,14 +161,6 @@ def _load_counts(path: Path, key: str) -> tuple[np.ndarray, ...] | None:
         return None
 
 
-def _save_counts(path: Path, key: str, counts: tuple[np.ndarray, ...]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
-        np.savez(f, key=np.array(key), counts=np.stack(counts))
-    tmp.replace(path)
-
-
 def evaluate_dir(
     pred_dir: str | Path,
     gt_dir: str | Path,
@@ -221,7 +215,7 @@ def evaluate_dir(
     def done(sample: dict[str, Any], c: tuple[np.ndarray, ...]) -> None:
         counts[sample["name"]] = c
         if cache_dir is not None:
-            _save_counts(Path(cache_dir) / f"{sample['name']}.npz", keys[sample["name"]], c)
+            save_npz(Path(cache_dir) / f"{sample['name']}.npz", key=np.array(keys[sample["name"]]), counts=np.stack(c))
 
     bar = _bar(len(todo), f"match {pred_dir.name}", progress)
     if nproc > 1 and len(todo) > 1:

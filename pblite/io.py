@@ -112,3 +112,13 @@ def load_image(path: str | Path, notes: list[str] | None = None) -> np.ndarray:
     except OSError as e:
         raise ImageError(f"{path}: cannot read image ({e})") from e
     return to_rgb_u8(arr, notes)
+
+
+def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
+    """Write ``arrays`` to ``path`` as an uncompressed ``.npz``, atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    tmp.replace(path)

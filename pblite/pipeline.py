@@ -89,12 +89,11 @@ class PbConfig:
         return cls(**{**PRESETS[name], **overrides})
 
 
-TUNED_BSDS: dict[str, Any] = {"reduction": "max", "cue_weights": (0.0, 2.0, 3.0), "w_canny": 1.0, "w_sobel": 0.0}
 PRESETS: dict[str, dict[str, Any]] = {
     # the assignment's pb-lite: mean over radii and orientations, mean(Tg, Bg, Cg) x (Canny + Sobel) / 2, max-normalised
     "default": {},
     # tuned on the 200 BSDS500 train images with ``python -m pblite tune`` (proxy score; pblite/README.md)
-    "bsds": TUNED_BSDS,
+    "bsds": {"reduction": "max", "cue_weights": (0.0, 2.0, 3.0), "w_canny": 1.0, "w_sobel": 0.0},
 }
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .evaluate import _summarise, load_gt, thresholds_of
-from .io import load_image
+from .io import load_image, save_npz
 from .nms import nms
 from .pipeline import PbConfig, combine, detect
 
@@ -64,11 +64,7 @@ def cues_of(image_path: Path, gt_path: Path, cache: Path, config: PbConfig) -> d
         raise ValueError(f"{image_path} was downscaled; tune at the original size (raise max_side)")
     out = {k: getattr(res, k).astype(np.float16) for k in CUES}
     out["gts"] = np.stack(load_gt(gt_path)).astype(bool)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
-        np.savez(f, **out)
-    tmp.replace(path)
+    save_npz(path, **out)
     return {k: v.astype(np.float32) if k in CUES else v for k, v in out.items()}
 
 
