@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -316,6 +317,18 @@ def test_recipes_are_consistent():
         Recipe(name="x", model="lenet5", data="mnist").override(nope=1)
 
 
+def test_gpu_script_and_readmes_name_existing_recipes():
+    """Every `fit MODEL --recipe R` in the GPU script and the READMEs resolves (a recipe once went missing)."""
+    root = Path(__file__).resolve().parents[1]
+    script = (root / "scripts" / "gpu_cifar.sh").read_text().split('\nJOBS="', 1)[1].split('"', 1)[0]
+    pairs = [tuple(line.split()[1:3]) for line in script.splitlines() if line.strip()]
+    for doc in ("README.md", "training/RESULTS.md"):
+        pairs += re.findall(r"fit ([a-z0-9_]+) (?:--data \S+ )?--recipe ([a-z0-9_]+)", (root / doc).read_text())
+    assert len(pairs) > 9
+    for model, recipe in pairs:
+        get_recipe(recipe).for_model(model)
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["fit", "lenet6", "--data", "DIGITS"], "unknown model 'lenet6'"),
     (["fit", "lenet5", "--data", "svhn"], "unknown data set 'svhn'"),
@@ -367,3 +380,7 @@ def test_ensemble_of_run_folders(tmp_path, digits, capsys):
     assert set(res["members"]) == set(dirs) and res["images"] == 64
     assert abs(res["gain"] - (res["accuracy"] - max(res["members"].values()))) < 1e-9
     assert (tmp_path / "ens" / "ensemble.json").is_file()
+    with np.load(tmp_path / "ens" / "probs.npz") as z:  # the members' probabilities score the ensemble again
+        avg = (z["member_0"].astype(np.float32) + z["member_1"].astype(np.float32)) / 2
+        assert z["member_0"].shape == (64, 10) and abs(avg.sum(1) - 1).max() < 1e-2
+        assert abs((avg.argmax(1) == z["labels"]).mean() - res["accuracy"]) <= 2 / 64  # float16 ties at most

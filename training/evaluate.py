@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from training import runs
-from training.data import BatchLoader, Preprocess, load_dataset
+from training.data import BatchLoader, Preprocess, _atomic_savez, load_dataset
 from training.engine import ClassificationTask, ConfigError, pick_device, run_eval
 
 
@@ -212,15 +212,19 @@ def evaluate(model_or_run: str | os.PathLike, data: str | None = None, split: st
 def evaluate_ensemble(run_dirs: list[str | os.PathLike], data: str | None = None, split: str = "test", *,
                       weights: list[float] | None = None, data_root: str | None = None, limit: int | None = None,
                       device: str | None = None, out_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Average the softmax probabilities of several run folders (each with its own preprocessing)
-    and report the ensemble's accuracy beside each member's."""
+    """Average the softmax probabilities of several run folders (each with its own preprocessing and
+    its recipe's flip TTA) and report the ensemble's accuracy beside each member's.
+
+    With ``out_dir``, writes ``ensemble.json`` and ``probs.npz``: ``labels`` ``(N,)`` int64 and
+    ``member_<i>`` ``(N, classes)`` float16 softmax probabilities of member ``i`` (in ``run_dirs``
+    order, named in ``ensemble.json``), so that any subset can be scored again without the models."""
     if not run_dirs:
         raise ConfigError("an ensemble needs at least one run folder")
     data = data or runs.read_config(run_dirs[0])["data"]
     dev = pick_device(device)
     ds = load_dataset(data, split, root=data_root).subset(limit, 0)
     weights = weights or [1.0] * len(run_dirs)
-    probs_sum, members = None, {}
+    probs_sum, members, member_probs = None, {}, []
     for run_dir, w in zip(run_dirs, weights, strict=True):
         model = runs.load_run(run_dir).to(dev)
         cfg = model.cvzoo
@@ -228,7 +232,8 @@ def evaluate_ensemble(run_dirs: list[str | os.PathLike], data: str | None = None
         amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
         tta = bool(cfg.get("recipe_fields", {}).get("tta_flip", False))
         _, _, logits = run_eval(model, loader, ClassificationTask(len(ds.classes)), amp, tta)
-        probs = logits.softmax(1)
+        probs = logits.float().softmax(1)
+        member_probs.append(probs.cpu().numpy().astype(np.float16))
         members[str(run_dir)] = (probs.argmax(1) == ds.labels).float().mean().item()
         probs_sum = w * probs if probs_sum is None else probs_sum + w * probs
     pred = probs_sum.argmax(1)
@@ -239,4 +244,6 @@ def evaluate_ensemble(run_dirs: list[str | os.PathLike], data: str | None = None
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "ensemble.json").write_text(json.dumps(result, indent=2))
+        _atomic_savez(out / "probs.npz", compressed=True, labels=ds.labels.cpu().numpy().astype(np.int64),
+                      **{f"member_{i}": p for i, p in enumerate(member_probs)})
     return result

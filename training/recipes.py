@@ -198,6 +198,15 @@ for _m, _course in (("resnet18_cifar", 43.22), ("resnet34_cifar", 45.56), ("dens
               "thread (7-13 minutes a model here); a budget result, not the architecture's best.",
     ))
 
+# The course's networks (the 32x32 variants, and the ResNeXt that needs 32x32) with the GPU recipe above.
+_add(replace(
+    RECIPES["resnet18_cifar_cifar10_gpu"], name="course_cifar10_gpu", model="course_resnet18_32",
+    models=("course_resnet34_32", "course_resnext"),
+    model_overrides={"course_resnet34_32": {"course": 45.56}, "course_resnext": {"course": 10.88}},
+    notes="The course's networks (Figs. 58-60, at 32x32) with this repo's GPU recipe (resnet18_cifar_cifar10_gpu): "
+          "bf16, channels_last, crop+flip+cutout, Nesterov SGD one-cycle, label smoothing 0.1, flip TTA.",
+))
+
 # He et al. 2016, Sec. 4.2: SGD (momentum 0.9), lr 0.1, weight decay 1e-4, batch 128, 4-pixel zero-padded
 # crops and flips. The paper divides the lr by 10 at 32k and 48k of 64k iterations; one-cycle here, so
 # that a short CPU budget ends annealed. One recipe for the four networks of the plain-vs-residual figure.
