@@ -13,7 +13,8 @@ reference's time is the sum of the two parts (it counts one nearest-centre pass 
 lower bound, is printed too).  The fixed-centre run is also the oracle: the maps of
 ``detect`` (default ``grad_stride``) and of ``detect`` with ``grad_stride=1`` are compared
 with it.  On a machine shared with other jobs, compare the ratio (both timed in the same
-run) and the CPU seconds, not the wall seconds alone.
+run) and the CPU seconds, not the wall seconds alone.  The ``bsds`` preset (Tg weighted 0, so its
+texton stage is skipped) is timed on the same images against the default.
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ def main(run: dict) -> dict:
     print(f"detect: median wall {statistics.median(t_fast):.3f} s, CPU {statistics.median(c_fast):.3f} s "
           f"(load average {_load()})")
     print("detect stages (median wall s): " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()))
+    bsds = pblite.PbConfig.preset("bsds")  # the val-tuned preset: Tg weighted 0, so the texton cue is skipped
+    t_bsds = [_timed(pblite.detect, im, bsds)[1] for im in images]
+    print(f"detect, bsds preset: median wall {statistics.median(t_bsds):.3f} s, "
+          f"{statistics.median(t_fast) / statistics.median(t_bsds):.1f}x faster than the default preset")
     t_fit, t_fixed, c_ref, diffs = [], [], [], []
     exact = pblite.PbConfig(grad_stride=1)
     for im, res in list(zip(images, results, strict=True))[: run["ref_limit"]]:
@@ -104,10 +109,12 @@ def main(run: dict) -> dict:
               f"{c_ref[-1]:.2f}), load {_load()}", flush=True)
     n = len(t_fit)
     if n == 0:  # --ref-limit 0: detect only
-        return {"detect_median_s": statistics.median(t_fast), "detect_median_cpu_s": statistics.median(c_fast)}
+        return {"detect_median_s": statistics.median(t_fast), "detect_median_cpu_s": statistics.median(c_fast),
+                "detect_bsds_median_s": statistics.median(t_bsds)}
     t_ref = [a + b for a, b in zip(t_fit, t_fixed, strict=True)]
     out = {
         "detect_median_s": statistics.median(t_fast),
+        "detect_bsds_median_s": statistics.median(t_bsds),
         "detect_median_cpu_s": statistics.median(c_fast),
         "reference_median_s": statistics.median(t_ref),
         "reference_median_cpu_s": statistics.median(c_ref),

@@ -106,7 +106,8 @@ class PbResult:
         pb: ``(H, W)`` float32 in [0, 1], the pb-lite boundary strength.
         pb_thin: ``(H, W)`` float32, ``pb`` after non-maximum suppression.
         texton_map, brightness_map, colour_map: ``(h, w)`` int64 cluster indices.
-        tg, bg, cg: ``(h, w)`` float32 chi-square gradients in [0, 1].
+        tg, bg, cg: ``(h, w)`` float32 chi-square gradients in [0, 1]. With ``cue_weights[0] == 0`` the
+            texton cue is not computed: ``texton_map`` and ``tg`` are 0, ``centres["texton"]`` is empty.
         sobel, canny: ``(h, w)`` float32 baselines in [0, 1].
         centres: k-means centres, ``{"texton": (64, D), "brightness": (16, 1), "colour": (16, 2)}``.
         notes: conversions applied to the input (e.g. "alpha channel dropped", "downscaled ...").
@@ -225,28 +226,34 @@ def _detect(image: np.ndarray, config: PbConfig, dev: torch.device, centres: dic
 
     t1 = tick("prepare", t0)
     kernels = torch.from_numpy(texton_kernels(config)).to(dev)
-    gray = torch.from_numpy(gray_u8).to(dev, torch.float32) / 255.0
-    resp = maps.filter_responses(gray, kernels)
-    feats = resp.reshape(resp.shape[0], -1).T  # (H W, N) view of (N, H W), not copied
-    t1 = tick("filters", t1)
+    # A cue weighted 0 cannot change pb: the texton cue (filter bank, 64-cluster k-means, 64-bin gradients,
+    # the costliest) is then skipped and its maps left at 0.
+    use_texture = config.cue_weights[0] > 0
+    if not use_texture:
+        notes.append("texton cue skipped: its weight in cue_weights is 0")
     lab = maps.rgb_to_lab(torch.tensor(rgb, dtype=torch.float32, device=dev).permute(2, 0, 1) / 255.0)
     feature_sets = {
-        "texton": (feats, config.n_textons),
         "brightness": (maps.brightness_features(lab), config.n_brightness),
         "colour": (maps.colour_features(lab), config.n_colours),
     }
-    label_maps: dict[str, torch.Tensor] = {}
-    used: dict[str, np.ndarray] = {}
-    for i, (name, (x, k)) in enumerate(feature_sets.items()):
+    if use_texture:
+        gray = torch.from_numpy(gray_u8).to(dev, torch.float32) / 255.0
+        resp = maps.filter_responses(gray, kernels)
+        feature_sets = {"texton": (resp.reshape(resp.shape[0], -1).T, config.n_textons), **feature_sets}  # (H W, N)
+    t1 = tick("filters", t1)
+    label_maps = {"texton": torch.zeros(h, w, dtype=torch.int64, device=dev)}
+    used = {"texton": np.zeros((0, kernels.shape[0]), np.float32)}
+    for name, (x, k) in feature_sets.items():
         if centres is not None:
             c = torch.as_tensor(np.asarray(centres[name]), dtype=torch.float32, device=dev)
         else:
-            c = maps.kmeans(x, k, seed=config.seed + i, n_fit=config.kmeans_fit, iters=config.kmeans_iters)
+            seed = config.seed + ("texton", "brightness", "colour").index(name)
+            c = maps.kmeans(x, k, seed=seed, n_fit=config.kmeans_fit, iters=config.kmeans_iters)
         label_maps[name] = maps.assign(x, c).view(h, w)
         used[name] = c.cpu().numpy()
     t1 = tick("kmeans", t1)
-    grads = {}
-    for name, k in (("texton", config.n_textons), ("brightness", config.n_brightness), ("colour", config.n_colours)):
+    grads = {"texton": torch.zeros(h, w, dtype=torch.float32, device=dev)}
+    for name, (_, k) in feature_sets.items():
         grads[name] = gradients.gradient_map(
             label_maps[name], k, config.radii, config.orientations, config.grad_stride, config.reduction
         )

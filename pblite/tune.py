@@ -59,7 +59,7 @@ def cues_of(image_path: Path, gt_path: Path, cache: Path, config: PbConfig) -> d
     if path.is_file():
         with np.load(path) as z:
             return {k: z[k].astype(np.float32) if k in CUES else z[k] for k in (*CUES, "gts")}
-    res = detect(load_image(image_path), config)
+    res = detect(load_image(image_path), replace(config, cue_weights=(1.0, 1.0, 1.0)))  # every cue, even if weighted 0
     if res.processed_shape != res.pb.shape:
         raise ValueError(f"{image_path} was downscaled; tune at the original size (raise max_side)")
     out = {k: getattr(res, k).astype(np.float16) for k in CUES}

@@ -309,6 +309,25 @@ def test_combine_default_is_the_assignments_formula_and_options_check():
             combine(tg, bg, cg, canny, sobel, pblite.PbConfig(**bad))
 
 
+def test_texture_cue_weighted_zero_is_skipped_and_pb_unchanged():
+    from dataclasses import replace
+
+    from pblite.pipeline import combine
+
+    rng = np.random.default_rng(3)
+    img = np.clip(disc_image(48).astype(np.float32) + rng.normal(0, 12, (48, 48, 3)), 0, 255).astype(np.uint8)
+    cfg = replace(SMALL, cue_weights=(0.0, 2.0, 3.0), normalize="max")
+    full = pblite.detect(img, replace(cfg, cue_weights=(1.0, 1.0, 1.0)))
+    fast = pblite.detect(img, cfg)
+    assert not fast.tg.any() and not fast.texton_map.any() and fast.centres["texton"].shape[0] == 0
+    assert any("texton cue skipped" in n for n in fast.notes) and full.tg.any()
+    np.testing.assert_array_equal(fast.bg, full.bg)  # same k-means seeds for the cues that remain
+    expected = combine(*(torch.from_numpy(getattr(full, k)) for k in ("tg", "bg", "cg", "canny", "sobel")), cfg)
+    np.testing.assert_allclose(fast.pb, expected.numpy(), atol=1e-6)
+    again = pblite.detect(img, cfg, centres=fast.centres)  # fixed centres without texton ones
+    np.testing.assert_array_equal(again.pb, fast.pb)
+
+
 def test_proxy_counts_equal_distance_transform_counts():
     import cv2
 
