@@ -8,6 +8,6 @@ Quick use::
 """
 
 from .io import ImageError, load_image
-from .pipeline import PbConfig, PbResult, detect
+from .pipeline import PRESETS, PbConfig, PbResult, detect
 
-__all__ = ["ImageError", "PbConfig", "PbResult", "detect", "load_image"]
+__all__ = ["PRESETS", "ImageError", "PbConfig", "PbResult", "detect", "load_image"]

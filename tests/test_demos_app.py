@@ -91,6 +91,8 @@ def test_edges_endpoint_and_download(served):
     assert len(maps["value"]) == 7 and maps["visible"] is True
     assert np.asarray(Image.open(png)).shape == (80, 120)
     assert "pb-lite took" in text
+    *_, text = client.predict(handle_file(str(small)), 128, 16, 6, 4, 0.5, False, "bsds", api_name="/edges")
+    assert "texton cue skipped" in text
 
 
 def test_digits_segment_tsne_zoo_endpoints(served):

@@ -260,6 +260,16 @@ def test_edges_config_from_sliders():
     assert cfg.w_canny == 0.25 and cfg.w_sobel == 0.75
     with pytest.raises(DemoError, match="at least 16x16"):
         edges.edges(np.zeros((8, 8, 3), np.uint8))
+    tuned = edges.make_config(max_side=256, w_canny=0.25, preset="bsds")  # the preset's combination wins
+    assert (tuned.max_side, tuned.w_canny, tuned.w_sobel, tuned.cue_weights) == (256, 1.0, 0.0, (0.0, 2.0, 3.0))
+    with pytest.raises(DemoError, match="Unknown pb-lite preset"):
+        edges.make_config(preset="fast")
+
+
+def test_edges_bsds_preset_skips_the_texture_cue():
+    img = _photo()[::4, ::4].copy()
+    _, maps, _, text = edges.edges(img, max_side=128, show_maps=True, preset="bsds")
+    assert "texton cue skipped" in text and not dict((c, a) for a, c in maps)["Tg (texture gradient)"].any()
 
 
 # ---- segment --------------------------------------------------------------------------------------------------

@@ -43,12 +43,17 @@ SLIDERS = {  # name: (min, max, step, default) for the UI
 
 
 def make_config(max_side: int | None = None, n_textons: int | None = None, max_radius: int | None = None,
-                orientations: int | None = None, w_canny: float | None = None) -> Any:
+                orientations: int | None = None, w_canny: float | None = None, preset: str = "default") -> Any:
     """A ``pblite.PbConfig`` from the demo defaults and the sliders' values (``None``: default).
 
-    ``max_radius`` gives the half-disc radii ``(r/2, r)``; ``w_sobel = 1 - w_canny``.
+    ``max_radius`` gives the half-disc radii ``(r/2, r)``; ``w_sobel = 1 - w_canny``. ``preset`` is one of
+    ``pblite.PRESETS``: ``"bsds"`` sets the combination tuned on BSDS500 train (it replaces ``w_canny``
+    and weights the texture cue 0, so ``n_textons`` does not matter and the texton stage is skipped).
     """
     import pblite
+
+    if preset not in pblite.PRESETS:
+        raise DemoError(f"Unknown pb-lite preset {preset!r}; choose one of {', '.join(pblite.PRESETS)}.")
 
     kw = dict(DEMO_DEFAULTS)
     if max_side is not None:
@@ -63,6 +68,7 @@ def make_config(max_side: int | None = None, n_textons: int | None = None, max_r
     if w_canny is not None:
         kw["w_canny"] = float(w_canny)
     kw["w_sobel"] = 1.0 - kw["w_canny"]
+    kw.update(pblite.PRESETS[preset])
     fields = {f.name for f in dataclasses.fields(pblite.PbConfig)}
     return pblite.PbConfig(**{k: v for k, v in kw.items() if k in fields})
 
@@ -79,7 +85,8 @@ def label_colours(labels: np.ndarray) -> np.ndarray:
 
 def edges(image: Any, max_side: int | None = None, n_textons: int | None = None, max_radius: int | None = None,
           orientations: int | None = None, w_canny: float | None = None, show_maps: bool = False,
-          progress: Any = None) -> tuple[list[tuple[np.ndarray, str]], list[tuple[np.ndarray, str]], str, str]:
+          progress: Any = None, preset: str = "default",
+          ) -> tuple[list[tuple[np.ndarray, str]], list[tuple[np.ndarray, str]], str, str]:
     """The Edges callback.
 
     Returns ``(comparison, intermediates, pb_png_path, markdown)``: the comparison gallery is the
@@ -93,7 +100,7 @@ def edges(image: Any, max_side: int | None = None, n_textons: int | None = None,
     rgb = read_image(image, notes)
     if min(rgb.shape[:2]) < 16:
         raise DemoError(f"The image is {rgb.shape[1]}x{rgb.shape[0]} pixels; pb-lite needs at least 16x16.")
-    config = make_config(max_side, n_textons, max_radius, orientations, w_canny)
+    config = make_config(max_side, n_textons, max_radius, orientations, w_canny, preset)
     if progress is not None:
         progress(0.1, desc="pb-lite: filters, k-means, gradients")
     try:
