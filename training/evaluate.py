@@ -12,9 +12,11 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -124,26 +126,37 @@ def plot_curves(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = 
     for a in (a1, a2):
         a.grid(alpha=0.3)
         a.legend()
-    fig.tight_layout()
-    png = out / "curves.png"
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    paths = [png]
-    try:
+
+    def interactive() -> Any:
         import plotly.graph_objects as go
         from plotly.subplots import make_subplots
-    except ImportError:  # plotly is in the `train` extra; the PNG is enough without it
-        return paths
-    fig2 = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy (%)"))
-    for k in ("train_loss", "test_loss"):
-        fig2.add_trace(go.Scatter(x=epochs, y=series[k], mode="lines+markers", name=k.replace("_", " ")), 1, 1)
-    for k in ("train_acc", "test_acc"):
-        fig2.add_trace(go.Scatter(x=epochs, y=[100 * v if v is not None else None for v in series[k]],
-                                  mode="lines+markers", name=k.replace("_", " ")), 1, 2)
-    fig2.update_xaxes(title_text="epoch")
-    html = out / "curves.html"
-    fig2.write_html(html, include_plotlyjs=True, full_html=True)
-    return [*paths, html]
+
+        fig2 = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy (%)"))
+        for k in ("train_loss", "test_loss"):
+            fig2.add_trace(go.Scatter(x=epochs, y=series[k], mode="lines+markers", name=k.replace("_", " ")), 1, 1)
+        for k in ("train_acc", "test_acc"):
+            fig2.add_trace(go.Scatter(x=epochs, y=[100 * v if v is not None else None for v in series[k]],
+                                      mode="lines+markers", name=k.replace("_", " ")), 1, 2)
+        return fig2.update_xaxes(title_text="epoch")
+
+    return save_png_and_html(fig, interactive, out / "curves")
+
+
+def save_png_and_html(fig: Any, interactive: Callable[[], Any], stem: Path) -> list[Path]:
+    """Write the matplotlib ``fig`` as ``stem.png`` (and close it), then the plotly figure that
+    ``interactive()`` builds as a self-contained ``stem.html``; without plotly (the ``train`` extra)
+    the PNG alone. Returns the paths written."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    png = stem.with_suffix(".png")
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    if importlib.util.find_spec("plotly") is None:
+        return [png]
+    html = stem.with_suffix(".html")
+    interactive().write_html(html, include_plotlyjs=True, full_html=True)
+    return [png, html]
 
 
 def data_to_evaluate(model_or_run: str | os.PathLike, data: str | None) -> str:

@@ -399,6 +399,8 @@ def plot_train_error(folder: Path, results: list[dict[str, Any]]) -> list[Path]:
     ``train_error.png`` (matplotlib); test error dashed."""
     import matplotlib
 
+    from training.evaluate import save_png_and_html
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -412,27 +414,21 @@ def plot_train_error(folder: Path, results: list[dict[str, Any]]) -> list[Path]:
     ax.set(xlabel="epoch", ylabel="error (%)", title=f"{folder.name}: training (solid) and test (dashed) error")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    png = folder / "train_error.png"
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    paths = [png]
-    try:
+
+    def interactive() -> Any:
         import plotly.graph_objects as go
-    except ImportError:  # plotly is in the `train` extra; the PNG is enough without it
-        return paths
-    pfig = go.Figure()
-    for name, m in curves.items():
-        ep = [x["epoch"] for x in m]
-        pfig.add_trace(go.Scatter(x=ep, y=[100 * (1 - x["train_acc"]) for x in m], name=f"{name} train",
-                                  mode="lines+markers"))
-        pfig.add_trace(go.Scatter(x=ep, y=[100 * (1 - x["test_acc"]) for x in m], name=f"{name} test",
-                                  mode="lines", line={"dash": "dash"}))
-    pfig.update_layout(title=f"{folder.name}: training and test error per epoch", xaxis_title="epoch",
-                       yaxis_title="error (%)")
-    html = folder / "train_error.html"
-    pfig.write_html(html, include_plotlyjs=True, full_html=True)
-    return [*paths, html]
+
+        pfig = go.Figure()
+        for name, m in curves.items():
+            ep = [x["epoch"] for x in m]
+            pfig.add_trace(go.Scatter(x=ep, y=[100 * (1 - x["train_acc"]) for x in m], name=f"{name} train",
+                                      mode="lines+markers"))
+            pfig.add_trace(go.Scatter(x=ep, y=[100 * (1 - x["test_acc"]) for x in m], name=f"{name} test",
+                                      mode="lines", line={"dash": "dash"}))
+        return pfig.update_layout(title=f"{folder.name}: training and test error per epoch", xaxis_title="epoch",
+                                  yaxis_title="error (%)")
+
+    return save_png_and_html(fig, interactive, folder / "train_error")
 
 
 def describe(name: str | None = None) -> str:
