@@ -15,9 +15,12 @@ after an hour.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -221,14 +224,33 @@ def run_lab_ensemble(file: str | None) -> tuple[Any, ...]:
     return fig, results, text
 
 
-def warm_lab(models: list[str]) -> None:
-    """Build each lab model's private copy and layer summary once, in the background (seconds for the
-    larger ones), so that the first user to pick a model does not wait for torchinfo."""
-    for name in models:
-        try:
-            lab_network.model_card(name)
-        except Exception:  # a model that cannot be summarised says so when picked
-            log.debug("warming the lab for %s failed", name, exc_info=True)
+def warm_up(jobs: list[Callable[[], Any]]) -> threading.Thread:
+    """Run ``jobs`` one after another in a background thread, so that the first users do not wait for the
+    registry table or a lab model's torchinfo summary (seconds each for the larger models).
+
+    The thread is a daemon (it never keeps the server up), and at interpreter exit the job in progress is
+    waited for and the rest skipped: a thread stopped inside a torch call aborts the whole process
+    ("terminate called without an active exception", exit status 134)."""
+    stop = threading.Event()
+
+    def run() -> None:
+        for job in jobs:
+            if stop.is_set():
+                return
+            try:
+                job()
+            except Exception:  # a model that cannot be summarised says so when picked
+                log.debug("warm-up job %r failed", job, exc_info=True)
+
+    thread = threading.Thread(target=run, name="warm-up", daemon=True)
+
+    def finish() -> None:
+        stop.set()
+        thread.join(timeout=120)
+
+    atexit.register(finish)
+    thread.start()
+    return thread
 
 
 # ---- the app -------------------------------------------------------------------------------------------------
@@ -550,8 +572,7 @@ def build() -> gr.Blocks:
         demo.load(run_zoo_table, [z_task, z_pre], [z_table], api_name=False)
         if net_default:
             demo.load(run_lab_model, [n_model], [n_layer, n_kernels, n_info, n_sum], api_name=False)
-    threading.Thread(target=zoo_browser.models_table, name="warm-zoo-table", daemon=True).start()
-    threading.Thread(target=warm_lab, args=(net_models,), name="warm-lab", daemon=True).start()
+    warm_up([zoo_browser.models_table, *(partial(lab_network.model_card, name) for name in net_models)])
     demo.queue(default_concurrency_limit=LIGHT_CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
 

@@ -52,6 +52,22 @@ def served(tmp_path_factory):
             common.clear_model_cache()
 
 
+def test_exit_while_warming_up_is_clean():
+    """A process that ends while the app warms up exits 0: the job in progress finishes, the rest is
+    skipped (a daemon thread stopped inside a torch call aborted the process, exit status 134)."""
+    import subprocess
+    import sys
+
+    code = ("import torch\nfrom demos.app import warm_up\n"
+            "def job():\n    for _ in range(400):\n        torch.randn(200, 200) @ torch.randn(200, 200)\n"
+            "warm_up([job, lambda: print('second job ran')])\n")
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "second job ran" not in run.stdout
+
+
 def _photo_file(tmp: Path) -> str:
     import skimage.data
 
