@@ -225,24 +225,23 @@ def _detect(image: np.ndarray, config: PbConfig, dev: torch.device, centres: dic
         return now
 
     t1 = tick("prepare", t0)
-    kernels = torch.from_numpy(texton_kernels(config)).to(dev)
     # A cue weighted 0 cannot change pb: the texton cue (filter bank, 64-cluster k-means, 64-bin gradients,
     # the costliest) is then skipped and its maps left at 0.
     use_texture = config.cue_weights[0] > 0
     if not use_texture:
         notes.append("texton cue skipped: its weight in cue_weights is 0")
-    lab = maps.rgb_to_lab(torch.tensor(rgb, dtype=torch.float32, device=dev).permute(2, 0, 1) / 255.0)
-    feature_sets = {
-        "brightness": (maps.brightness_features(lab), config.n_brightness),
-        "colour": (maps.colour_features(lab), config.n_colours),
-    }
+    feature_sets: dict[str, tuple[torch.Tensor, int]] = {}
     if use_texture:
+        kernels = torch.from_numpy(texton_kernels(config)).to(dev)
         gray = torch.from_numpy(gray_u8).to(dev, torch.float32) / 255.0
         resp = maps.filter_responses(gray, kernels)
-        feature_sets = {"texton": (resp.reshape(resp.shape[0], -1).T, config.n_textons), **feature_sets}  # (H W, N)
+        feature_sets["texton"] = (resp.reshape(resp.shape[0], -1).T, config.n_textons)  # (H W, N) view, not copied
     t1 = tick("filters", t1)
+    lab = maps.rgb_to_lab(torch.tensor(rgb, dtype=torch.float32, device=dev).permute(2, 0, 1) / 255.0)
+    feature_sets["brightness"] = (maps.brightness_features(lab), config.n_brightness)
+    feature_sets["colour"] = (maps.colour_features(lab), config.n_colours)
     label_maps = {"texton": torch.zeros(h, w, dtype=torch.int64, device=dev)}
-    used = {"texton": np.zeros((0, kernels.shape[0]), np.float32)}
+    used = {"texton": np.zeros((0, 0), np.float32)}  # replaced below when the texton cue is computed
     for name, (x, k) in feature_sets.items():
         if centres is not None:
             c = torch.as_tensor(np.asarray(centres[name]), dtype=torch.float32, device=dev)
