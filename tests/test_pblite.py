@@ -270,8 +270,10 @@ def test_evaluate_dir_caches_per_image_and_rescores_only_changes(tmp_path: Path)
 
     from pblite.evaluate import evaluate_dir
 
+    # straight strokes without corners: the BSDS matcher (time-seeded random outlier edges) matches them
+    # exactly every time; a rectangle outline scored 0.973 instead of 0.982 on ~2% of runs
     g = np.zeros((40, 50), np.uint8)
-    g[8, 8:42] = g[32, 8:42] = g[8:33, 8] = g[8:33, 41] = 1
+    g[8, 8:42] = g[32, 8:42] = g[14:27, 20] = 1
     pred_dir, gt_dir, cache = tmp_path / "pred", tmp_path / "gt", tmp_path / "counts"
     pred_dir.mkdir()
     gt_dir.mkdir()
