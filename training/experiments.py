@@ -70,6 +70,7 @@ import numpy as np
 import torch
 
 from training import runs
+from zoo.weights import atomic_write
 
 DEFAULT_OUT = Path(os.environ.get("CVZOO_RUNS", "runs")) / "experiments"
 
@@ -259,13 +260,22 @@ def _finished(run_dir: Path, epochs: int) -> bool:
 
 @torch.no_grad()
 def batchstat_accuracy(run_dir: Path, data: str, data_root: str | None, limit: int | None,
-                       batch_size: int = 250) -> dict[str, float]:
+                       batch_size: int = 250, device: str | None = None) -> dict[str, float]:
     """Test accuracy and majority-class fraction with BatchNorm using each batch's own statistics
-    (train-mode BatchNorm, running averages untouched) instead of the running averages."""
+    (train-mode BatchNorm, running averages untouched) instead of the running averages.
+
+    Computed on ``device`` (default: ``auto``) and kept in ``RUN_DIR/eval/test/batchstat.json`` until the run
+    is evaluated again.
+    """
     from training.data import BatchLoader, load_dataset
+    from training.engine import pick_device
     from training.evaluate import make_preprocess
 
-    model = runs.load_run(run_dir)
+    cache, evaluated = run_dir / "eval" / "test" / "batchstat.json", run_dir / "eval" / "test" / "metrics.json"
+    if cache.is_file() and evaluated.is_file() and cache.stat().st_mtime >= evaluated.stat().st_mtime:
+        return json.loads(cache.read_text())
+    dev = pick_device(device)
+    model = runs.load_run(run_dir).to(dev)
     cfg = model.cvzoo
     ds = load_dataset(data, "test", root=data_root).subset(limit, cfg.get("seed", 0))
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
@@ -273,11 +283,13 @@ def batchstat_accuracy(run_dir: Path, data: str, data_root: str | None, limit: i
         m.train()
         m.momentum = 0.0  # use batch statistics, leave the running averages as they are
     preds = []
-    for x, _ in BatchLoader(ds, batch_size, train=False, preprocess=make_preprocess(cfg)):
-        preds.append(model(x).argmax(1))
+    for x, _ in BatchLoader(ds, batch_size, train=False, preprocess=make_preprocess(cfg), device=dev):
+        preds.append(model(x.to(dev)).argmax(1).cpu())
     p = torch.cat(preds)
-    return {"batchstat_acc": float((p == ds.labels).float().mean()),
-            "batchstat_majority_fraction": float(p.bincount(minlength=len(ds.classes)).max() / len(p))}
+    result = {"batchstat_acc": float((p == ds.labels).float().mean()),
+              "batchstat_majority_fraction": float(p.bincount(minlength=len(ds.classes)).max() / len(p))}
+    atomic_write(cache, lambda f: f.write(json.dumps(result).encode()))
+    return result
 
 
 def _row_result(e: Experiment, row: Row, run_dir: Path, epochs: int, command: str,
@@ -349,7 +361,7 @@ def run_experiment(name: str, out: str | os.PathLike | None = None, *, budget_ep
                     pretrained=row.pretrained, freeze=row.freeze, progress=progress)
         res = _row_result(e, row, run_dir, n_epochs, command, row_overrides)
         if e.diagnose:
-            res.update(batchstat_accuracy(run_dir, data, data_root, test_limit))
+            res.update(batchstat_accuracy(run_dir, data, data_root, test_limit, device=device))
         results.append(res)
         write_results(folder, summary)
     if e.plot == "train_error":
