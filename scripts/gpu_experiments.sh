@@ -35,13 +35,13 @@ exec > >(tee -a "$OUT/gpu_experiments.log") 2>&1
 echo "== $(date -u +%FT%TZ) device $DEVICE cifar $CIFAR limit ${LIMIT}s per lane; epochs why43 $E_WHY43, " \
      "resnext_fix $E_RESNEXT, alexnet $E_ALEXNET; $EXTRA"
 
-# lane: name experiment epochs data rows ("-": all)
-LANES="why43_abc why43 $E_WHY43 $CIFAR a_course,b_full_image,c_no_rotation
+# lane: name experiment epochs data rows ("-": all); GPU_LANES_SPEC replaces the list
+LANES="${GPU_LANES_SPEC:-why43_abc why43 $E_WHY43 $CIFAR a_course,b_full_image,c_no_rotation
 why43_def why43 $E_WHY43 $CIFAR d_sgd_onecycle,e_label_smoothing
 why43_f why43 $E_WHY43 $CIFAR f_more_epochs
 resnext_ab resnext_fix $E_RESNEXT $CIFAR a_course,b_adam_1e-3
 resnext_cd resnext_fix $E_RESNEXT $CIFAR c_sgd_onecycle,d_fixed
-alexnet alexnet_mnist_regularisation $E_ALEXNET mnist -"
+alexnet alexnet_mnist_regularisation $E_ALEXNET mnist -}"
 
 experiment() {  # experiment epochs data rows [timeout]
   local rows=() t=${5:-$LIMIT}

@@ -24,7 +24,7 @@ from training.cli import main as cli
 from training.data import ArrayDataset, Augment, BatchLoader
 from training.embed import EMBEDDINGS_FORMAT_VERSION, panels_figure, read_embeddings
 from training.engine import ConfigError, plan_input, post_transform, sample_transform
-from training.experiments import EXPERIMENTS, run_experiment
+from training.experiments import EXPERIMENTS, batchstat_predictions, run_experiment
 from training.recipes import get_recipe
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -301,3 +301,29 @@ def test_tsne_panels_of_ten_classes(tmp_path, capsys):
     printed = capsys.readouterr().out.split()
     assert str(tmp_path / "emb_panels.png") in printed and (tmp_path / "emb_panels.html").is_file()
     assert [a.text for a in panels_figure(emb, per_panel=25).layout.annotations] == ["classes 0-24", "classes 25-49"]
+
+
+def test_batchstat_batches_mix_the_classes_of_a_class_sorted_split():
+    """CIFAR-10's test split is stored class by class; BatchNorm with batch statistics must not see one-class
+    batches (session 7's GPU diagnosis did, and its batch-statistics accuracies were meaningless)."""
+    labels = torch.arange(4).repeat_interleave(50)  # 200 images, sorted by class; the image holds its label
+    images = labels.view(-1, 1, 1, 1).expand(-1, 1, 2, 2).to(torch.uint8).contiguous()
+    seen: list[int] = []
+
+    class Spy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = torch.nn.BatchNorm2d(1)
+
+        def forward(self, x):
+            assert self.bn.training  # batch statistics
+            seen.append(len(x[:, 0, 0, 0].unique()))
+            return torch.nn.functional.one_hot(x[:, 0, 0, 0].long(), 4).float()
+
+    spy = Spy().eval()
+    running = spy.bn.running_mean.clone()
+    preds = batchstat_predictions(spy, images, lambda x: x.float(), batch_size=50)
+    assert torch.equal(preds, labels)  # returned in the split's order
+    assert len(seen) == 4 and min(seen) >= 3  # every batch mixes classes (sorted order would give 1 each)
+    spy.bn(torch.randn(8, 1, 2, 2))
+    assert torch.equal(spy.bn.running_mean, running)  # momentum 0: running averages untouched

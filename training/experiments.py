@@ -259,15 +259,35 @@ def _finished(run_dir: Path, epochs: int) -> bool:
 
 
 @torch.no_grad()
+def batchstat_predictions(model: torch.nn.Module, images: torch.Tensor, preprocess: Any, *, batch_size: int = 250,
+                          seed: int = 0, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Predicted classes ``(N,)`` of ``images`` ``(N, C, H, W)`` uint8, with every BatchNorm normalising by the
+    statistics of its own batch (train mode, momentum 0: the running averages stay as they are).
+
+    Batches are drawn in a seeded random order, so that each holds a mix of classes like a training batch:
+    a test split stored class by class (CIFAR-10's is) would otherwise give one-class batches, whose
+    statistics say nothing about the network. ``preprocess`` maps a uint8 batch to the model's input.
+    """
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.train()
+            m.momentum = 0.0
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    preds = torch.empty(len(images), dtype=torch.long)
+    for idx in order.split(batch_size):
+        preds[idx] = model(preprocess(images[idx].to(device))).argmax(1).cpu()
+    return preds
+
+
 def batchstat_accuracy(run_dir: Path, data: str, data_root: str | None, limit: int | None,
                        batch_size: int = 250, device: str | None = None) -> dict[str, float]:
     """Test accuracy and majority-class fraction with BatchNorm using each batch's own statistics
-    (train-mode BatchNorm, running averages untouched) instead of the running averages.
+    (:func:`batchstat_predictions`) instead of the running averages.
 
     Computed on ``device`` (default: ``auto``) and kept in ``RUN_DIR/eval/test/batchstat.json`` until the run
     is evaluated again.
     """
-    from training.data import BatchLoader, load_dataset
+    from training.data import load_dataset
     from training.engine import pick_device
     from training.evaluate import make_preprocess
 
@@ -278,14 +298,7 @@ def batchstat_accuracy(run_dir: Path, data: str, data_root: str | None, limit: i
     model = runs.load_run(run_dir).to(dev)
     cfg = model.cvzoo
     ds = load_dataset(data, "test", root=data_root).subset(limit, cfg.get("seed", 0))
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for m in bns:
-        m.train()
-        m.momentum = 0.0  # use batch statistics, leave the running averages as they are
-    preds = []
-    for x, _ in BatchLoader(ds, batch_size, train=False, preprocess=make_preprocess(cfg), device=dev):
-        preds.append(model(x.to(dev)).argmax(1).cpu())
-    p = torch.cat(preds)
+    p = batchstat_predictions(model, ds.images, make_preprocess(cfg), batch_size=batch_size, device=dev)
     result = {"batchstat_acc": float((p == ds.labels).float().mean()),
               "batchstat_majority_fraction": float(p.bincount(minlength=len(ds.classes)).max() / len(p))}
     atomic_write(cache, lambda f: f.write(json.dumps(result).encode()))
