@@ -54,6 +54,12 @@ experiment's rows measure it at a real budget: every row reports ``majority_frac
 averages, as the course tested) and ``batchstat_acc`` (batch statistics). The fixes, one at a
 time: Adam at 1e-3 (row b), SGD-Nesterov with one-cycle and weight decay (row c), and the repo's
 CIFAR settings (row d).
+
+At full scale (all images, 5 epochs a row, one GPU; training/RESULTS.md) the collapse did not
+reproduce (21% of the test images in one class, 38.6% accuracy), while a rotation gap did: the
+course's ``RandomRotation((30, 70))`` never leaves a training image upright, the test images are,
+and training accuracy ran 21-31 points ahead of test accuracy until the rotation was removed (row d:
+73.8%). The same gap is the largest single cause in ``why43``.
 """
 
 from __future__ import annotations
