@@ -21,7 +21,7 @@ import zoo
 from training import runs
 from training.cli import build_parser
 from training.cli import main as cli
-from training.data import ArrayDataset, Augment, BatchLoader
+from training.data import ArrayDataset, Augment, BatchLoader, RandomRotation
 from training.embed import EMBEDDINGS_FORMAT_VERSION, panels_figure, read_embeddings
 from training.engine import ConfigError, plan_input, post_transform, sample_transform
 from training.experiments import EXPERIMENTS, batchstat_predictions, run_experiment
@@ -96,7 +96,7 @@ def test_course_transforms_equal_the_reports_compose():
     pre, _ = plan_input("course_resnet18", ds, r, {})
     assert sample_transform(r) is None and pre.crop == 10 and (pre.mean, pre.std) == IMAGENET
     post = post_transform(r)
-    assert isinstance(post, v2.RandomRotation) and list(post.degrees) == [30.0, 70.0]
+    assert isinstance(post, RandomRotation) and list(post.degrees) == [30.0, 70.0]
     report = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.CenterCrop(10), v2.Normalize(*IMAGENET),
                          v2.RandomRotation((30, 70))])
 
@@ -114,6 +114,20 @@ def test_course_transforms_equal_the_reports_compose():
     unrotated = v2.Normalize(*IMAGENET)(v2.CenterCrop(10)(img[0].float() / 255))
     assert not torch.allclose(ours(0), unrotated, atol=1e-3)  # the rotation did happen
     assert not torch.allclose(ours(0), ours(7), atol=1e-3)  # and it is random
+
+
+def test_batched_rotation_equals_torchvision_per_image():
+    """One grid_sample for the batch, the same pixels as v2.RandomRotation image by image (same seed)."""
+    from torchvision.transforms import v2
+
+    x = torch.randn(64, 3, 32, 24, generator=torch.Generator().manual_seed(3))
+    for degrees in ((30.0, 70.0), (-180.0, 180.0)):
+        torch.manual_seed(5)
+        expected = torch.stack([v2.RandomRotation(degrees)(img) for img in x])
+        torch.manual_seed(5)
+        got = RandomRotation(degrees)(x)
+        torch.testing.assert_close(got, expected, atol=0, rtol=0)
+        assert (got == 0).float().mean() > 0.05  # corners rotated in, filled with 0
 
 
 def test_basic_cnn_gets_no_normalisation(cifar_like):

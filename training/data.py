@@ -360,6 +360,35 @@ class Augment:
 
 
 @dataclass(frozen=True)
+class RandomRotation:
+    """torchvision v2 ``RandomRotation(degrees)`` (nearest, fill 0, about the centre, same size), for a whole
+    batch in one ``grid_sample`` instead of one call per image.
+
+    Each image gets its own angle, drawn as v2 draws it (``torch.empty(1).uniform_(lo, hi)`` from torch's
+    global generator, image after image), and the sampling grid is v2's (``rotate_image``: the inverse
+    rotation about the centre, pixel-centre coordinates normalised by half the size), so image ``i`` equals
+    ``v2.RandomRotation(degrees)(x[i])`` under the same seed. ``(N, C, H, W)`` float -> same shape.
+    """
+
+    degrees: tuple[float, float]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        rows = []
+        for _ in range(n):
+            rot = math.radians(-(torch.empty(1).uniform_(*self.degrees).item() % 360))
+            rows.append([math.cos(rot), math.sin(rot), 0.0, -math.sin(rot), math.cos(rot), 0.0])
+        theta = torch.tensor(rows, dtype=x.dtype, device=x.device).view(n, 2, 3)
+        base = torch.empty(1, h, w, 3, dtype=x.dtype, device=x.device)
+        base[..., 0].copy_(torch.linspace((1.0 - w) * 0.5, (w - 1.0) * 0.5, steps=w, device=x.device))
+        base[..., 1].copy_(torch.linspace((1.0 - h) * 0.5, (h - 1.0) * 0.5, steps=h, device=x.device).unsqueeze_(-1))
+        base[..., 2].fill_(1)
+        scaled = theta.transpose(1, 2).div_(torch.tensor([0.5 * w, 0.5 * h], dtype=x.dtype, device=x.device))
+        grid = base.view(1, h * w, 3).expand(n, -1, -1).bmm(scaled).view(n, h, w, 2)
+        return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+
+
+@dataclass(frozen=True)
 class Preprocess:
     """uint8 batch -> float model input: channel match, pad, centre crop to ``crop`` (torchvision's
     ``CenterCrop``), resize to ``size``, normalise."""
@@ -428,9 +457,9 @@ class BatchLoader(ShardedBatches):
     Shuffling is a :class:`~torch.utils.data.DistributedSampler` (seeded, re-shuffled per epoch by
     :meth:`set_epoch`); rank ``r`` takes every ``world_size``-th index, so one batch over all
     ranks equals one single-process batch of ``batch_size``. ``batch_size`` is the global batch.
-    Per-sample transforms (torchvision v2, e.g. the course's rotation or jitter) run on the CPU
-    uint8 images (``sample_transform``) or, in the course's order, on the normalised float images
-    (``post_transform``); :class:`Augment` runs batched on ``device``. Everything is seeded from
+    Per-sample transforms (torchvision v2, e.g. colour jitter) run on the CPU uint8 images
+    (``sample_transform``); ``post_transform`` maps the normalised float batch (the course's rotation,
+    :class:`RandomRotation`) and :class:`Augment` runs after it, both batched on ``device``. Everything is seeded from
     ``(seed, epoch, rank)``, so an epoch replays identically after a resume.
     """
 
@@ -445,7 +474,7 @@ class BatchLoader(ShardedBatches):
         self.preprocess, self.augment, self.sample_transform = preprocess, augment, sample_transform
         self.post_transform = post_transform
         self.device, self.channels_last = torch.device(device), channels_last
-        on_device = self.device.type != "cpu" and sample_transform is None and post_transform is None
+        on_device = self.device.type != "cpu" and sample_transform is None
         self.images = data.images.to(self.device) if on_device else data.images
         self.labels = data.labels
 
@@ -458,7 +487,7 @@ class BatchLoader(ShardedBatches):
                 x = self.images[idx.to(self.images.device)]
             x = self.preprocess(x.to(self.device, non_blocking=True))
             if self.post_transform is not None:
-                x = torch.stack([self.post_transform(img) for img in x])
+                x = self.post_transform(x)
             if self.train and self.augment is not None:
                 x = self.augment(x, g)
             if self.channels_last:

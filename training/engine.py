@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training import runs
-from training.data import ArrayDataset, Augment, BatchLoader, Preprocess, load_dataset
+from training.data import ArrayDataset, Augment, BatchLoader, Preprocess, RandomRotation, load_dataset
 from training.recipes import Recipe, default_recipe, get_recipe
 
 
@@ -271,9 +271,9 @@ def lr_factor(r: Recipe, total_steps: int, steps_per_epoch: int) -> Callable[[in
 
 
 def sample_transform(r: Recipe) -> Callable | None:
-    """The course's per-sample augmentations (rotation, colour jitter) as torchvision v2 transforms,
-    applied to the uint8 images before preprocessing (the rotation moves to :func:`post_transform`
-    when the recipe keeps the course's order)."""
+    """Per-sample augmentations (rotation, colour jitter) as torchvision v2 transforms, applied to the
+    uint8 images before preprocessing (the rotation moves to :func:`post_transform` when the recipe
+    keeps the course's order)."""
     from torchvision.transforms import v2
 
     ts: list[Any] = []
@@ -286,12 +286,11 @@ def sample_transform(r: Recipe) -> Callable | None:
 
 
 def post_transform(r: Recipe) -> Callable | None:
-    """Per-sample transforms on the normalised float images: the course's ``RandomRotation`` when the
+    """The batch transform on the normalised float images: the course's ``RandomRotation`` when the
     recipe keeps the course's order (``CenterCrop`` -> ``Normalize`` -> ``RandomRotation``, so the
-    rotated-in corners are 0 after normalisation, i.e. the mean colour)."""
-    from torchvision.transforms import v2
-
-    return v2.RandomRotation(r.rotate) if r.rotate and r.course_order else None
+    rotated-in corners are 0 after normalisation, i.e. the mean colour), batched on the device and equal
+    to torchvision's per-image transform under the same seed (:class:`training.data.RandomRotation`)."""
+    return RandomRotation(tuple(r.rotate)) if r.rotate and r.course_order else None
 
 
 # ----------------------------------------------------------------------------- evaluation pass
