@@ -384,3 +384,44 @@ def test_ensemble_of_run_folders(tmp_path, digits, capsys):
         avg = (z["member_0"].astype(np.float32) + z["member_1"].astype(np.float32)) / 2
         assert z["member_0"].shape == (64, 10) and abs(avg.sum(1) - 1).max() < 1e-2
         assert abs((avg.argmax(1) == z["labels"]).mean() - res["accuracy"]) <= 2 / 64  # float16 ties at most
+
+
+def test_mid_epoch_resume_equals_uninterrupted(tmp_path, digits, monkeypatch):
+    """A run killed part-way through an epoch (after a mid-epoch checkpoint) and resumed ends bit-for-bit
+    where the uninterrupted run ends: sampler position, augmentation generator, global RNG (dropout),
+    optimiser, schedule, EMA and the epoch's running training metrics all continue."""
+    kw = {"epochs": 2, "overrides": {**TINY, "crop_pad": 2, "flip": True, "ema": 0.9}, "progress": False,
+          "evaluate_at_end": False}
+    fit("mnist_cnn", digits, "mnist_cnn_mnist", out=tmp_path / "full", **kw)
+    steps = len(runs.read_metrics(tmp_path / "full"))  # 2 epochs
+    assert steps == 2
+    saved = []
+    real_save = runs.save_checkpoint
+
+    def save_then_die(run_dir, state):
+        real_save(run_dir, state)
+        if state["mid_epoch"]:
+            saved.append(state["mid_epoch"]["batch"])
+            if len(saved) == 2:  # killed after the second mid-epoch checkpoint of epoch 1
+                raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(runs, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        fit("mnist_cnn", digits, "mnist_cnn_mnist", out=tmp_path / "cut", checkpoint_every_s=0.0, **kw)
+    monkeypatch.setattr(runs, "save_checkpoint", real_save)
+    ckpt = runs.load_checkpoint(tmp_path / "cut")
+    assert saved == [1, 2] and ckpt["epoch"] == 0 and ckpt["mid_epoch"]["batch"] == 2
+    fit(resume=tmp_path / "cut", progress=False, evaluate_at_end=False)
+    full, cut = _state(tmp_path / "full"), _state(tmp_path / "cut")
+    assert all(torch.equal(full[k], cut[k]) for k in full)
+    ema_full, ema_cut = (runs.load_checkpoint(tmp_path / d)["ema"] for d in ("full", "cut"))
+    assert all(torch.equal(ema_full[k], ema_cut[k]) for k in ema_full)
+    rows_full, rows_cut = runs.read_metrics(tmp_path / "full"), runs.read_metrics(tmp_path / "cut")
+    for key in ("epoch", "train_loss", "train_acc", "test_acc"):
+        assert [r[key] for r in rows_cut] == [r[key] for r in rows_full], key
+    assert runs.load_checkpoint(tmp_path / "cut")["mid_epoch"] is None  # the last checkpoint is the epoch's
+
+
+def test_mid_epoch_checkpoints_refused_where_they_cannot_be_exact(tmp_path, digits):
+    with pytest.raises(ConfigError, match="classification"):
+        fit("fcn8s_effnet_lite0", "camvid", out=tmp_path / "seg", checkpoint_every_s=60.0)

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any recipe field")
     f.add_argument("--out", help="run folder (default: $CVZOO_RUNS or ./runs, then MODEL_DATA_TIME)")
     f.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    f.add_argument("--checkpoint-minutes", type=float, metavar="M",
+                   help="also checkpoint part-way through an epoch, every M minutes (one process; for epochs "
+                        "longer than a sitting: --resume continues from there exactly)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--data-root", help="data root (default: $CVZOO_DATA, else ../shared/data)")
     f.add_argument("--device", help="auto, cpu, cuda, mps (default: the recipe's)")
@@ -188,7 +191,8 @@ def _run(args: argparse.Namespace) -> int:
         res = fit(args.model, args.data, args.recipe, out=args.out, epochs=args.epochs, seed=args.seed,
                   data_root=args.data_root, device=args.device, overrides=overrides, model_kwargs=kwargs,
                   train_limit=args.train_limit, test_limit=args.test_limit, pretrained=args.pretrained,
-                  freeze=args.freeze_backbone, resume=args.resume, progress=not args.no_progress)
+                  freeze=args.freeze_backbone, resume=args.resume, progress=not args.no_progress,
+                  checkpoint_every_s=None if args.checkpoint_minutes is None else 60 * args.checkpoint_minutes)
         print(json.dumps({"run_dir": str(res.run_dir), **res.metrics}))
         return 0
     if args.command == "eval":

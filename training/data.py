@@ -477,10 +477,21 @@ class BatchLoader(ShardedBatches):
         on_device = self.device.type != "cpu" and sample_transform is None
         self.images = data.images.to(self.device) if on_device else data.images
         self.labels = data.labels
+        self.generator = torch.Generator()  # the augmentation generator of the pass under way
+        self._resume: tuple[int, torch.Tensor] | None = None
+
+    def resume_at(self, batch: int, generator_state: torch.Tensor) -> None:
+        """Make the next pass start at ``batch`` (0-based) of this epoch with the augmentation generator in
+        ``generator_state`` (``generator.get_state()`` saved after the batch before): a mid-epoch resume."""
+        self._resume = (batch, generator_state)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 1009 + self.rank)
-        for idx in self.index_batches():
+        g = self.generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 1009 + self.rank)
+        start = 0
+        if self._resume is not None:
+            (start, state), self._resume = self._resume, None
+            g.set_state(state)
+        for idx in self.index_batches()[start:]:
             if self.sample_transform is not None:
                 x = torch.stack([self.sample_transform(img) for img in self.images[idx]])
             else:

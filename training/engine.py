@@ -13,7 +13,9 @@ CUDA; rank 0 alone logs, evaluates and writes).
 Repeatability: every epoch re-seeds the global RNG, the sampler and the augmentation generator
 from ``(seed, epoch)``, and the checkpoint holds the model, optimiser, scheduler and EMA, so a
 run resumed from epoch k ends bit-for-bit where the uninterrupted run ends (on the same
-hardware and thread count).
+hardware and thread count). With ``checkpoint_every_s`` (``--checkpoint-minutes``) a one-process
+run also checkpoints part-way through an epoch, with the sampler's position, the augmentation
+generator, the global RNG and the epoch's running metrics, and resumes from there as exactly.
 """
 
 from __future__ import annotations
@@ -96,6 +98,12 @@ class ClassificationMeter:
         pred = output.detach().argmax(1).cpu()
         k = self.confusion.shape[0]
         self.confusion += torch.bincount(target.cpu() * k + pred, minlength=k * k).view(k, k)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"confusion": self.confusion.clone(), "loss_sum": self.loss_sum, "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.confusion, self.loss_sum, self.count = state["confusion"].clone(), state["loss_sum"], state["count"]
 
     def compute(self) -> dict[str, float]:
         correct = self.confusion.diag().sum().item()
@@ -401,18 +409,20 @@ def start_metrics(run_dir: Path, resume: bool, start_epoch: int) -> None:
 def train_one_epoch(train_net: nn.Module, net: nn.Module, loader: Iterable, task: Any,
                     optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR,
                     amp: contextlib.AbstractContextManager, r: Recipe, ema: EMA | None,
-                    desc: str | None = None) -> tuple[dict[str, float], float]:
+                    desc: str | None = None, *, meter: Any = None,
+                    on_step: Callable[[int, Any], None] | None = None) -> tuple[dict[str, float], float]:
     """One pass over ``loader`` (the caller sets train/eval modes): forward, ``task.loss``, backward,
     clipping, optimiser and schedule steps, EMA. Returns the task meter's training metrics and the
-    seconds taken; ``desc`` shows a tqdm bar with that label."""
-    meter = task.meter()
+    seconds taken; ``desc`` shows a tqdm bar with that label. ``meter`` continues a pass resumed
+    part-way; ``on_step(steps_done_in_this_call, meter)`` runs after every step (mid-epoch checkpoints)."""
+    meter = meter if meter is not None else task.meter()
     t0 = time.perf_counter()
     batches = loader
     if desc:
         from tqdm import tqdm
 
         batches = tqdm(loader, desc=desc, leave=False, mininterval=2)
-    for x, y in batches:
+    for step, (x, y) in enumerate(batches, 1):
         with amp:
             out = train_net(x)
             loss = task.loss(out, y)
@@ -425,17 +435,44 @@ def train_one_epoch(train_net: nn.Module, net: nn.Module, loader: Iterable, task
         if ema is not None:
             ema.update(net)
         meter.update(out, y, loss.item())
+        if on_step is not None:
+            on_step(step, meter)
     return meter.compute(), time.perf_counter() - t0
 
 
 def save_epoch(run_dir: Path, net: nn.Module, optimizer: torch.optim.Optimizer,
-               scheduler: torch.optim.lr_scheduler.LambdaLR, ema: EMA | None, epoch: int, r: Recipe) -> None:
-    """The atomic checkpoint after ``epoch`` (1-based): all that ``--resume`` needs to continue exactly."""
+               scheduler: torch.optim.lr_scheduler.LambdaLR, ema: EMA | None, epoch: int, r: Recipe,
+               mid_epoch: dict[str, Any] | None = None) -> None:
+    """The atomic checkpoint after ``epoch`` (1-based) epochs: all that ``--resume`` needs to continue
+    exactly. ``mid_epoch`` (the batches done of the next epoch, the RNG states, the training meter and
+    the times so far) makes it a checkpoint part-way through that epoch."""
     runs.save_checkpoint(run_dir, {
         "model": runs.unwrap(net).state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(), "ema": ema.module.state_dict() if ema else None,
-        "epoch": epoch, "rng": {"torch": torch.get_rng_state()}, "recipe": r.name,
+        "epoch": epoch, "rng": {"torch": torch.get_rng_state()}, "recipe": r.name, "mid_epoch": mid_epoch,
     })
+
+
+def _mid_epoch_saver(run_dir: Path, net: nn.Module, optimizer: torch.optim.Optimizer,
+                     scheduler: torch.optim.lr_scheduler.LambdaLR, ema: EMA | None, epoch: int, r: Recipe,
+                     loader: BatchLoader, done: int, time_before: float, every_s: float,
+                     elapsed: Callable[[], float]) -> Callable[[int, Any], None]:
+    """``on_step`` for :func:`train_one_epoch`: a checkpoint part-way through ``epoch`` (0-based) every
+    ``every_s`` seconds, none after the epoch's last step (the epoch's own checkpoint follows)."""
+    t_start = last = time.perf_counter()
+
+    def on_step(steps: int, meter: Any) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        if now - last < every_s or done + steps >= len(loader):
+            return
+        save_epoch(run_dir, net, optimizer, scheduler, ema, epoch, r, mid_epoch={
+            "batch": done + steps, "loader_rng": loader.generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+            "meter": meter.state_dict(), "epoch_time_s": time_before + now - t_start, "elapsed_s": elapsed()})
+        last = time.perf_counter()
+
+    return on_step
 
 
 # ----------------------------------------------------------------------------- fit
@@ -463,16 +500,21 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
         model_kwargs: dict[str, Any] | None = None, train_limit: int | None = None, test_limit: int | None = None,
         pretrained: str | None = None, freeze: bool = False, resume: str | os.PathLike | None = None,
         progress: bool = True, evaluate_at_end: bool = True,
-        callbacks: Sequence[Callable[[int, dict[str, Any]], None]] = ()) -> FitResult:
+        callbacks: Sequence[Callable[[int, dict[str, Any]], None]] = (),
+        checkpoint_every_s: float | None = None) -> FitResult:
     """Train ``model`` on ``data`` with ``recipe`` and write a run folder; see the module docstring.
 
     ``resume`` is a run folder: its config is read back and training continues after its last
     checkpoint. ``callbacks`` are called as ``fn(epoch, metrics_row)`` after each epoch on rank 0.
+    ``checkpoint_every_s`` also checkpoints part-way through an epoch, at most that often (one process;
+    for epochs longer than a session), and ``resume`` continues from there exactly.
     """
     import zoo
     from training.seg.engine import fit_segmentation, is_segmentation
 
     if is_segmentation(model, data, recipe, resume):  # task "segmentation": same contract, its own loop
+        if checkpoint_every_s is not None:
+            raise ConfigError("mid-epoch checkpoints (--checkpoint-minutes) are for classification runs")
         return fit_segmentation(model, data, recipe, out=out, epochs=epochs, seed=seed, data_root=data_root,
                                 device=device, overrides=overrides, model_kwargs=model_kwargs,
                                 train_limit=train_limit, test_limit=test_limit, pretrained=pretrained, freeze=freeze,
@@ -556,15 +598,36 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
     row: dict[str, Any] = {}
     t_run = time.perf_counter()
     prior = runs.read_metrics(run_dir)[-1]["elapsed_s"] if resume and start_epoch and rank == 0 else 0.0
+    mid = ckpt.get("mid_epoch") if ckpt else None
+    if mid:
+        prior = mid["elapsed_s"]
+    if checkpoint_every_s is not None and world > 1:
+        raise ConfigError("mid-epoch checkpoints (--checkpoint-minutes) are for one process; under torchrun "
+                          "the run checkpoints after every epoch")
     for epoch in range(start_epoch, r.epochs):
         torch.manual_seed(seed * 1_000_003 + epoch)
         loader.set_epoch(epoch)
+        meter, done, time_before = None, 0, 0.0
+        if mid and epoch == start_epoch:  # continue part-way through this epoch, exactly
+            done, time_before = mid["batch"], mid["epoch_time_s"]
+            loader.resume_at(done, mid["loader_rng"])
+            torch.set_rng_state(mid["torch_rng"])
+            if mid.get("cuda_rng") is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(mid["cuda_rng"])
+            meter = task.meter()
+            meter.load_state_dict(mid["meter"])
         train_net.train()
         if freeze:  # a frozen backbone keeps its BatchNorm statistics
             net.eval()
             find_head(net)[1].train()
         desc = f"epoch {epoch + 1}/{r.epochs}" if progress and rank == 0 else None
-        train_m, train_time = train_one_epoch(train_net, net, loader, task, optimizer, scheduler, amp, r, ema, desc)
+        on_step = None
+        if checkpoint_every_s is not None:
+            on_step = _mid_epoch_saver(run_dir, net, optimizer, scheduler, ema, epoch, r, loader, done,
+                                       time_before, checkpoint_every_s, lambda: prior + time.perf_counter() - t_run)
+        train_m, train_time = train_one_epoch(train_net, net, loader, task, optimizer, scheduler, amp, r, ema, desc,
+                                              meter=meter, on_step=on_step)
+        train_time += time_before
         if rank == 0:
             eval_net = ema.module if ema is not None else net
             test_m, _, _ = run_eval(eval_net, test_loader, task, amp, r.tta_flip)
