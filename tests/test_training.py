@@ -425,3 +425,12 @@ def test_mid_epoch_resume_equals_uninterrupted(tmp_path, digits, monkeypatch):
 def test_mid_epoch_checkpoints_refused_where_they_cannot_be_exact(tmp_path, digits):
     with pytest.raises(ConfigError, match="classification"):
         fit("fcn8s_effnet_lite0", "camvid", out=tmp_path / "seg", checkpoint_every_s=60.0)
+
+
+def test_eval_every_skips_the_test_pass_of_other_epochs_but_never_the_last(tmp_path, digits):
+    out = tmp_path / "r"
+    fit("lenet5", digits, "lenet5_mnist", out=out, epochs=3, overrides={**TINY, "eval_every": 2}, progress=False)
+    rows = runs.read_metrics(out)
+    assert [r["test_acc"] is not None for r in rows] == [False, True, True]
+    assert rows[0]["test_loss"] is None and rows[0]["train_acc"] is not None
+    assert (out / "eval" / "curves.png").stat().st_size > 0  # the curves draw the gap

@@ -425,6 +425,11 @@ def write_results(folder: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
     return md, js
 
 
+def _test_error(metrics: list[dict[str, Any]]) -> list[float | None]:
+    """Test error (%) per epoch; None for an epoch without a test pass (the recipe's ``eval_every``)."""
+    return [None if x.get("test_acc") is None else 100 * (1 - x["test_acc"]) for x in metrics]
+
+
 def plot_train_error(folder: Path, results: list[dict[str, Any]]) -> list[Path]:
     """Training error (1 - training accuracy) per epoch of each row: ``train_error.html`` (plotly) and
     ``train_error.png`` (matplotlib); test error dashed."""
@@ -441,7 +446,7 @@ def plot_train_error(folder: Path, results: list[dict[str, Any]]) -> list[Path]:
         ep = [x["epoch"] for x in m]
         colour = f"C{i}"
         ax.plot(ep, [100 * (1 - x["train_acc"]) for x in m], "-o", color=colour, label=f"{name} train")
-        ax.plot(ep, [100 * (1 - x["test_acc"]) for x in m], "--", color=colour, alpha=0.6, label=f"{name} test")
+        ax.plot(ep, _test_error(m), "--", color=colour, alpha=0.6, label=f"{name} test")
     ax.set(xlabel="epoch", ylabel="error (%)", title=f"{folder.name}: training (solid) and test (dashed) error")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -454,7 +459,7 @@ def plot_train_error(folder: Path, results: list[dict[str, Any]]) -> list[Path]:
             ep = [x["epoch"] for x in m]
             pfig.add_trace(go.Scatter(x=ep, y=[100 * (1 - x["train_acc"]) for x in m], name=f"{name} train",
                                       mode="lines+markers"))
-            pfig.add_trace(go.Scatter(x=ep, y=[100 * (1 - x["test_acc"]) for x in m], name=f"{name} test",
+            pfig.add_trace(go.Scatter(x=ep, y=_test_error(m), name=f"{name} test",
                                       mode="lines", line={"dash": "dash"}))
         return pfig.update_layout(title=f"{folder.name}: training and test error per epoch", xaxis_title="epoch",
                                   yaxis_title="error (%)")
