@@ -329,6 +329,23 @@ def test_gpu_script_and_readmes_name_existing_recipes():
         get_recipe(recipe).for_model(model)
 
 
+def test_gpu_experiments_script_names_existing_experiments_and_rows():
+    from training.experiments import get_experiment
+
+    root = Path(__file__).resolve().parents[1]
+    lanes = (root / "scripts" / "gpu_experiments.sh").read_text().split('LANES="${GPU_LANES_SPEC:-', 1)[1]
+    lanes = lanes.split('}"', 1)[0]
+    covered: dict[str, set[str]] = {}
+    for line in lanes.splitlines():
+        _, name, _, _, rows = line.split()
+        names = {r.name for r in get_experiment(name).rows}
+        chosen = names if rows == "-" else set(rows.split(","))
+        assert chosen <= names, (name, chosen - names)
+        covered.setdefault(name, set()).update(chosen)
+    for name, rows in covered.items():  # the lanes of an experiment run all of its rows
+        assert rows == {r.name for r in get_experiment(name).rows}, name
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["fit", "lenet6", "--data", "DIGITS"], "unknown model 'lenet6'"),
     (["fit", "lenet5", "--data", "svhn"], "unknown data set 'svhn'"),
