@@ -273,6 +273,7 @@ def batchstat_predictions(model: torch.nn.Module, images: torch.Tensor, preproce
     Batches are drawn in a seeded random order, so that each holds a mix of classes like a training batch:
     a test split stored class by class (CIFAR-10's is) would otherwise give one-class batches, whose
     statistics say nothing about the network. ``preprocess`` maps a uint8 batch to the model's input.
+    The model's BatchNorm layers are left in that mode.
     """
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
