@@ -133,7 +133,7 @@ def draw(image: torch.Tensor, t: dict[str, Any], n: int = 16, seed: int = 0) -> 
             x = torch.stack([t["sample"](img) for img in x])
         x = t["preprocess"](x)
         if t["post"] is not None:
-            x = torch.stack([t["post"](img) for img in x])
+            x = t["post"](x)
     return t["augment"](x, g)
 
 
@@ -175,10 +175,11 @@ def transform_code(t: dict[str, Any]) -> str:
              "# built as training.engine.fit builds them; applied in this order by training.data.BatchLoader"]
     lines += [f"sample_transform = {t['sample']!r}  # training.engine.sample_transform(recipe), per uint8 image",
               f"preprocess = {t['preprocess']!r}  # training.engine.plan_input(...)",
-              f"post_transform = {t['post']!r}  # training.engine.post_transform(recipe), per normalised image",
+              f"post_transform = {t['post']!r}  # training.engine.post_transform(recipe), per normalised batch",
               f"augment = {t['augment']!r}  # batched, last", "",
               "# ---- training/engine.py", inspect.getsource(sample_transform), inspect.getsource(post_transform),
-              "# ---- training/data.py", inspect.getsource(Augment.__call__)]
+              "# ---- training/data.py", *([inspect.getsource(type(t["post"]))] if t["post"] is not None else []),
+              inspect.getsource(Augment.__call__)]
     return "\n".join(lines)
 
 
