@@ -32,8 +32,7 @@ E_ALEXNET="${GPU_EPOCHS_ALEXNET:-3}"
 T0=$(date +%s)
 mkdir -p "$OUT" "$RUNS/logs"
 exec > >(tee -a "$OUT/gpu_experiments.log") 2>&1
-echo "== $(date -u +%FT%TZ) device $DEVICE cifar $CIFAR limit ${LIMIT}s per lane; epochs why43 $E_WHY43, " \
-     "resnext_fix $E_RESNEXT, alexnet $E_ALEXNET; $EXTRA"
+echo "== $(date -u +%FT%TZ) device $DEVICE cifar $CIFAR limit ${LIMIT}s per lane; $EXTRA"
 
 # lane: name experiment epochs data rows ("-": all); GPU_LANES_SPEC replaces the list
 LANES="${GPU_LANES_SPEC:-why43_abc why43 $E_WHY43 $CIFAR a_course,b_full_image,c_no_rotation
@@ -42,6 +41,7 @@ why43_f why43 $E_WHY43 $CIFAR f_more_epochs
 resnext_ab resnext_fix $E_RESNEXT $CIFAR a_course,b_adam_1e-3
 resnext_cd resnext_fix $E_RESNEXT $CIFAR c_sgd_onecycle,d_fixed
 alexnet alexnet_mnist_regularisation $E_ALEXNET mnist -}"
+echo "$LANES" | sed 's/^/   lane (name experiment epochs data rows): /'
 
 experiment() {  # experiment epochs data rows [timeout]
   local rows=() t=${5:-$LIMIT}
@@ -60,15 +60,13 @@ while read -r lane name epochs data rows; do
 done <<< "$LANES"
 wait "${pids[@]}"
 
-# one table per experiment, of the rows whose runs finished (--rows of those only, so nothing trains here)
+# one table per experiment of the lanes, of the rows whose runs finished (--rows of those only, so nothing
+# trains here)
 echo "== $(date -u +%T) collect"
-for name in why43 resnext_fix alexnet_mnist_regularisation; do
-  data=$CIFAR; epochs=$E_WHY43
-  [ "$name" = resnext_fix ] && epochs=$E_RESNEXT
-  [ "$name" = alexnet_mnist_regularisation ] && { data=mnist; epochs=$E_ALEXNET; }
+echo "$LANES" | awk 'NF {print $2, $3, $4}' | sort -u | while read -r name epochs data; do
   done_rows=$(for m in "$RUNS/$name"/*/eval/test/metrics.json; do [ -f "$m" ] && basename "$(dirname "$(dirname "$(dirname "$m")")")"; done | sort | paste -sd, -)
   if [ -n "$done_rows" ]; then
-    experiment "$name" "$epochs" "$data" "$done_rows" 120 > "$RUNS/logs/collect_$name.log" 2>&1; rc=$?
+    experiment "$name" "$epochs" "$data" "$done_rows" 120 < /dev/null > "$RUNS/logs/collect_$name.log" 2>&1; rc=$?
     echo "   $name: rows $done_rows rc=$rc"
   else
     echo "   $name: no row finished"

@@ -521,6 +521,9 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
                                 resume=resume, progress=progress, evaluate_at_end=evaluate_at_end,
                                 callbacks=callbacks)
     rank, world = dist_info()
+    if checkpoint_every_s is not None and world > 1:
+        raise ConfigError("mid-epoch checkpoints (--checkpoint-minutes) are for one process; under torchrun "
+                          "the run checkpoints after every epoch")
     start_epoch, ckpt = 0, None
     if resume:
         run_dir = Path(resume)
@@ -597,13 +600,11 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
 
     row: dict[str, Any] = {}
     t_run = time.perf_counter()
-    prior = runs.read_metrics(run_dir)[-1]["elapsed_s"] if resume and start_epoch and rank == 0 else 0.0
     mid = ckpt.get("mid_epoch") if ckpt else None
     if mid:
         prior = mid["elapsed_s"]
-    if checkpoint_every_s is not None and world > 1:
-        raise ConfigError("mid-epoch checkpoints (--checkpoint-minutes) are for one process; under torchrun "
-                          "the run checkpoints after every epoch")
+    else:
+        prior = runs.read_metrics(run_dir)[-1]["elapsed_s"] if resume and start_epoch and rank == 0 else 0.0
     for epoch in range(start_epoch, r.epochs):
         torch.manual_seed(seed * 1_000_003 + epoch)
         loader.set_epoch(epoch)
