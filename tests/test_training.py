@@ -6,6 +6,7 @@ without ../shared/data); the real-data tests skip with a reason when the data ar
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -167,9 +168,15 @@ def test_lenet5_one_epoch_on_mnist_slice(tmp_path):
     assert ev["images"] == 500 and ev["num_params"] == 61706 and ev["throughput_images_per_s"] > 0
 
 
-def test_fit_writes_run_folder_and_artefacts(tmp_path, digits):
+def test_fit_writes_run_folder_and_artefacts(tmp_path, digits, monkeypatch):
     run = tmp_path / "run"
-    res = fit("lenet5", digits, "lenet5_mnist", out=run, epochs=2, overrides={**TINY, "lr": 0.05}, progress=False)
+    passes = []
+    # count the test passes: one an epoch, none more at the end
+    for module in map(importlib.import_module, ("training.engine", "training.evaluate")):
+        monkeypatch.setattr(module, "run_eval", lambda *a, _f=module.run_eval, **k: passes.append(1) or _f(*a, **k))
+    smoothed = {**TINY, "lr": 0.05, "label_smoothing": 0.1}
+    res = fit("lenet5", digits, "lenet5_mnist", out=run, epochs=2, overrides=smoothed, progress=False)
+    assert len(passes) == 2
     cfg = runs.read_config(run)
     assert cfg["model"] == "lenet5" and cfg["recipe"] == "lenet5_mnist" and cfg["classes"][0] == "bar0"
     assert cfg["preprocess"]["pad"] == 2 and cfg["versions"]["torch"] == torch.__version__
@@ -186,6 +193,10 @@ def test_fit_writes_run_folder_and_artefacts(tmp_path, digits):
     metrics = json.loads((ev / "metrics.json").read_text())
     assert set(metrics["per_class_accuracy"]) == set(cfg["classes"])
     assert abs(metrics["accuracy"] - np.trace(conf) / conf.sum()) < 1e-9
+    # the artefacts written from the last epoch's pass are those of the saved checkpoint, loss unsmoothed
+    again = evaluate(run, out_dir=tmp_path / "again")
+    assert again["accuracy"] == metrics["accuracy"] == rows[-1]["test_acc"]
+    assert abs(again["loss"] - metrics["loss"]) < 1e-5 and abs(rows[-1]["test_loss"] - metrics["loss"]) < 1e-9
     model = runs.load_run(run)
     assert not model.training and model.cvzoo["model"] == "lenet5"
 

@@ -409,19 +409,20 @@ def start_metrics(run_dir: Path, resume: bool, start_epoch: int) -> None:
 def train_one_epoch(train_net: nn.Module, net: nn.Module, loader: Iterable, task: Any,
                     optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR,
                     amp: contextlib.AbstractContextManager, r: Recipe, ema: EMA | None,
-                    desc: str | None = None, *, meter: Any = None,
+                    desc: str | None = None, *, meter: Any = None, start: int = 0,
                     on_step: Callable[[int, Any], None] | None = None) -> tuple[dict[str, float], float]:
     """One pass over ``loader`` (the caller sets train/eval modes): forward, ``task.loss``, backward,
     clipping, optimiser and schedule steps, EMA. Returns the task meter's training metrics and the
     seconds taken; ``desc`` shows a tqdm bar with that label. ``meter`` continues a pass resumed
-    part-way; ``on_step(steps_done_in_this_call, meter)`` runs after every step (mid-epoch checkpoints)."""
+    part-way from batch ``start`` (where the bar starts); ``on_step(steps_done_in_this_call, meter)`` runs
+    after every step (mid-epoch checkpoints)."""
     meter = meter if meter is not None else task.meter()
     t0 = time.perf_counter()
     batches = loader
     if desc:
         from tqdm import tqdm
 
-        batches = tqdm(loader, desc=desc, leave=False, mininterval=2)
+        batches = tqdm(loader, desc=desc, leave=False, mininterval=2, initial=start)
     for step, (x, y) in enumerate(batches, 1):
         with amp:
             out = train_net(x)
@@ -598,7 +599,9 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
                 "num_params": sum(p.numel() for p in net.parameters()),
             })
 
+    eval_task = ClassificationTask(len(train.classes))  # test loss is plain cross-entropy, as `evaluate` reports
     row: dict[str, Any] = {}
+    final_pass = None  # the last epoch's test meter: `evaluate_at_end` writes its artefacts without a second pass
     t_run = time.perf_counter()
     mid = ckpt.get("mid_epoch") if ckpt else None
     if mid:
@@ -627,12 +630,13 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
             on_step = _mid_epoch_saver(run_dir, net, optimizer, scheduler, ema, epoch, r, loader, done,
                                        time_before, checkpoint_every_s, lambda: prior + time.perf_counter() - t_run)
         train_m, train_time = train_one_epoch(train_net, net, loader, task, optimizer, scheduler, amp, r, ema, desc,
-                                              meter=meter, on_step=on_step)
+                                              meter=meter, start=done, on_step=on_step)
         train_time += time_before
         if rank == 0:
             test_m = {"loss": None, "acc": None}  # the recipe's eval_every skips this epoch's test pass
             if (epoch + 1) % r.eval_every == 0 or epoch + 1 == r.epochs:
-                test_m, _, _ = run_eval(ema.module if ema is not None else net, test_loader, task, amp, r.tta_flip)
+                test_m, final_pass, _ = run_eval(ema.module if ema is not None else net, test_loader, eval_task, amp,
+                                                 r.tta_flip)
             row = {"epoch": epoch + 1, "train_loss": train_m["loss"], "train_acc": train_m["acc"],
                    "test_loss": test_m["loss"], "test_acc": test_m["acc"], "lr": optimizer.param_groups[0]["lr"],
                    "epoch_time_s": round(train_time, 3),
@@ -648,9 +652,14 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
     if world > 1:
         torch.distributed.barrier()
     if rank == 0 and evaluate_at_end:
-        from training.evaluate import evaluate
+        from training.evaluate import evaluate, write_evaluation
 
-        evaluate(run_dir, data=data, split="test", data_root=data_root, limit=test_limit, device=str(dev))
+        if final_pass is not None:
+            eval_net = ema.module if ema is not None else net
+            write_evaluation(run_dir / "eval" / "test", eval_net, next(iter(test_loader))[0], final_pass, test.classes,
+                             model=model, run=run_dir, data=data, split="test", tta_flip=r.tta_flip)
+        else:  # resumed after its last epoch: evaluate the checkpoint
+            evaluate(run_dir, data=data, split="test", data_root=data_root, limit=test_limit, device=str(dev))
     if world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()

@@ -26,7 +26,7 @@ from torch import nn
 
 from training import runs
 from training.data import BatchLoader, Preprocess, _atomic_savez, load_dataset
-from training.engine import ClassificationTask, ConfigError, pick_device, run_eval
+from training.engine import ClassificationMeter, ClassificationTask, ConfigError, pick_device, run_eval
 
 
 def load_model_for_eval(model_or_run: str | os.PathLike, task: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
@@ -193,32 +193,41 @@ def evaluate(model_or_run: str | os.PathLike, data: str | None = None, split: st
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
     task = ClassificationTask(len(ds.classes))
     try:
-        summary, meter, _ = run_eval(model, loader, task, amp, tta_flip)
+        _, meter, _ = run_eval(model, loader, task, amp, tta_flip)
     except RuntimeError as exc:
         raise ConfigError(f"{model_or_run} does not accept {data} images: {str(exc).splitlines()[0]}") from None
+    out = Path(out_dir) if out_dir else (path / "eval" / split if is_run else Path("eval") / f"{cfg['model']}_{split}")
+    return write_evaluation(out, model, next(iter(loader))[0], meter, ds.classes, model=cfg["model"],
+                            run=path if is_run else None, data=data, split=split, tta_flip=tta_flip)
+
+
+def write_evaluation(out: Path, net: nn.Module, example: torch.Tensor, meter: ClassificationMeter,
+                     classes: list[str], *, model: str, run: Path | None, data: str, split: str,
+                     tta_flip: bool) -> dict[str, Any]:
+    """Write the artefacts of one finished test pass (``meter``, plain cross-entropy) of ``net`` to ``out``
+    and return ``metrics.json``'s content. ``example`` is one input batch, (N, C, H, W), for the
+    throughput figure; ``run`` (a run folder) also gets its training curves drawn."""
+    summary = meter.compute()
     confusion = meter.confusion.numpy()
     per_class = confusion.diagonal() / np.maximum(1, confusion.sum(1))
-    example = next(iter(loader))[0]
     result = {
-        "model": cfg["model"], "run": str(path) if is_run else None, "data": data, "split": split,
-        "images": len(ds), "accuracy": summary["acc"], "loss": summary["loss"], "tta_flip": tta_flip,
-        "per_class_accuracy": dict(zip(ds.classes, per_class.round(4).tolist(), strict=True)),
-        "num_params": sum(p.numel() for p in model.parameters()),
-        "throughput_images_per_s": round(throughput(model, example), 1),
-        "device": str(dev), "threads": torch.get_num_threads(),
+        "model": model, "run": str(run) if run else None, "data": data, "split": split,
+        "images": int(confusion.sum()), "accuracy": summary["acc"], "loss": summary["loss"], "tta_flip": tta_flip,
+        "per_class_accuracy": dict(zip(classes, per_class.round(4).tolist(), strict=True)),
+        "num_params": sum(p.numel() for p in net.parameters()),
+        "throughput_images_per_s": round(throughput(net, example), 1),
+        "device": str(example.device), "threads": torch.get_num_threads(),
     }
-    out = Path(out_dir) if out_dir else (path / "eval" / split if is_run else Path("eval") / f"{cfg['model']}_{split}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
     np.save(out / "confusion.npy", confusion)
     with open(out / "per_class.csv", "w") as f:
         f.write("class,accuracy,images\n")
-        for c, a, n in zip(ds.classes, per_class, confusion.sum(1), strict=True):
+        for c, a, n in zip(classes, per_class, confusion.sum(1), strict=True):
             f.write(f"{c},{a:.4f},{n}\n")
-    plot_confusion(confusion, ds.classes, out / "confusion.png",
-                   f"{cfg['model']} on {data} {split}: {100 * summary['acc']:.2f}%")
-    if is_run:
-        plot_curves(path)
+    plot_confusion(confusion, classes, out / "confusion.png", f"{model} on {data} {split}: {100 * summary['acc']:.2f}%")
+    if run is not None:
+        plot_curves(run)
     return result
 
 
