@@ -461,3 +461,32 @@ def test_eval_every_skips_the_test_pass_of_other_epochs_but_never_the_last(tmp_p
     assert [r["test_acc"] is not None for r in rows] == [False, True, True]
     assert rows[0]["test_loss"] is None and rows[0]["train_acc"] is not None
     assert (out / "eval" / "curves.png").stat().st_size > 0  # the curves draw the gap
+
+
+def test_run_folder_artefacts_are_written_whole_or_not_at_all(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs.write_json(tmp_path / "eval" / "metrics.json", {"accuracy": 0.5})
+    runs.write_csv(tmp_path / "eval" / "per_class.csv", "class,accuracy,images", [("cat", 0.25, 4)])
+    runs.save_npy(tmp_path / "eval" / "confusion.npy", np.eye(2, dtype=np.int64))
+    fig = plt.figure()
+    runs.save_figure(fig, tmp_path / "eval" / "confusion.png", dpi=50)
+    plt.close(fig)
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == {"accuracy": 0.5}
+    assert (tmp_path / "eval" / "per_class.csv").read_text() == "class,accuracy,images\ncat,0.2500,4\n"
+    assert np.load(tmp_path / "eval" / "confusion.npy").trace() == 2
+    assert (tmp_path / "eval" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+
+    class Failing:  # a figure whose rendering fails part-way: the old file stays, no temp file is left
+        def savefig(self, f, **kwargs):
+            f.write(b"half a figure")
+            raise RuntimeError("renderer died")
+
+    with pytest.raises(RuntimeError):
+        runs.save_figure(Failing(), tmp_path / "eval" / "confusion.png")
+    assert (tmp_path / "eval" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == [
+        "confusion.npy", "confusion.png", "metrics.json", "per_class.csv"]

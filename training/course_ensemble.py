@@ -35,7 +35,6 @@ optimiser, epochs or input size; AdamW 1e-4 for 5 epochs at 224×224 are this mo
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -45,6 +44,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from training import runs
+from zoo.weights import atomic_write
 
 NUM_CLASSES = 50
 
@@ -159,7 +161,7 @@ def fit_course_ensemble(data: str, out: str | os.PathLike, *, pretrained: str | 
                                    "train_s": round(time.perf_counter() - t0, 2),
                                    "params": sum(p.numel() for p in model.parameters())}
         if save_weights:
-            torch.save(model.state_dict(), out / f"{member.name}.pt")
+            atomic_write(out / f"{member.name}.pt", lambda f, m=model: torch.save(m.state_dict(), f))
         trained.append(model.eval())
     ensemble = Ensemble(trained).to(dev).eval()
     member_correct = torch.zeros(len(trained))
@@ -179,5 +181,5 @@ def fit_course_ensemble(data: str, out: str | os.PathLike, *, pretrained: str | 
            "settings": {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "optimizer": optimizer,
                         "lr": lr, "weight_decay": weight_decay, "seed": seed},
            "course": {"validation_accuracy": 0.8272, "source": "DLCV HW1 report, Problem 1"}}
-    (out / "ensemble.json").write_text(json.dumps(res, indent=2))
+    runs.write_json(out / "ensemble.json", res)
     return res

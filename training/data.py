@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo.weights import atomic_write
+from training import runs
 
 NPZ_FORMAT_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -97,11 +97,6 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("CVZOO_CACHE", Path.home() / ".cache" / "cvzoo")).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _atomic_savez(path: Path, compressed: bool = False, **arrays: np.ndarray) -> None:
-    """``np.savez`` (or ``savez_compressed``) to ``path`` through :func:`zoo.weights.atomic_write`."""
-    atomic_write(path, lambda f: (np.savez_compressed if compressed else np.savez)(f, **arrays))
 
 
 # ----------------------------------------------------------------------------------------- MNIST
@@ -180,7 +175,7 @@ def _decode_cached(files: Sequence[Path], labels: Sequence[int], key_extra: str,
     if len(shapes) > 1:
         raise ValueError(f"images in {files[0].parent.parent} differ in size {sorted(shapes)[:3]}; pass --image-size")
     images, labs = np.stack(arrays), np.asarray(labels, dtype=np.int64)
-    _atomic_savez(path, images=images, labels=labs)
+    runs.save_npz(path, images=images, labels=labs)
     return images, labs
 
 
@@ -273,7 +268,7 @@ def pack(name: str, out: str | os.PathLike, root: str | os.PathLike | None = Non
     arrays["classes"] = np.asarray(classes)
     arrays["name"] = np.asarray(name.split(":")[0].removesuffix("-npz"))
     path = Path(out)
-    _atomic_savez(path, compressed=True, **arrays)
+    runs.save_npz(path, compressed=True, **arrays)
     return path
 
 

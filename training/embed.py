@@ -34,7 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.data import _atomic_savez, load_dataset
+from training import runs
+from training.data import load_dataset
 
 EMBEDDINGS_FORMAT_VERSION = 1
 
@@ -138,7 +139,7 @@ def embed(target: str | os.PathLike, data: str | None = None, split: str = "test
             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     out_path = Path(out) if out else (path / f"embeddings_{split}.npz" if path.is_dir()
                                       else Path(f"embeddings_{cfg['model']}_{split}.npz"))
-    _atomic_savez(out_path, compressed=True, format_version=np.asarray(EMBEDDINGS_FORMAT_VERSION),
+    runs.save_npz(out_path, compressed=True, format_version=np.asarray(EMBEDDINGS_FORMAT_VERSION),
                   features=feats[sel].astype(np.float32) if features else np.zeros((len(sel), 0), np.float32),
                   coords=coords[sel], labels=ds.labels.numpy()[sel], predictions=pred.numpy()[sel],
                   confidence=conf.numpy().astype(np.float32)[sel], thumbnails=_thumbnails(ds.images[sel]),
@@ -226,8 +227,7 @@ def write_panels(emb: Embeddings, stem: str | os.PathLike, per_panel: int = 10, 
         ax.legend(fontsize=6, markerscale=2, loc="best", frameon=False)
     fig.tight_layout()
     png = stem.with_name(stem.name + "_panels.png")
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
+    runs.save_figure(fig, png, dpi=110)
     plt.close(fig)
     paths = [png]
     try:
@@ -235,5 +235,5 @@ def write_panels(emb: Embeddings, stem: str | os.PathLike, per_panel: int = 10, 
     except ImportError:  # plotly is in the `train` extra
         return paths
     html = stem.with_name(stem.name + "_panels.html")
-    fig2.write_html(html, include_plotlyjs=True, full_html=True)
+    runs.save_html(fig2, html)
     return [*paths, html]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import os
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ import torch
 from torch import nn
 
 from training import runs
-from training.data import BatchLoader, Preprocess, _atomic_savez, load_dataset
+from training.data import BatchLoader, Preprocess, load_dataset
 from training.engine import ClassificationMeter, ClassificationTask, ConfigError, pick_device, run_eval
 
 
@@ -98,7 +97,7 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], path: Path, title:
                         color="white" if norm[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the true class")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    runs.save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -150,12 +149,12 @@ def save_png_and_html(fig: Any, interactive: Callable[[], Any], stem: Path) -> l
 
     fig.tight_layout()
     png = stem.with_suffix(".png")
-    fig.savefig(png, dpi=120)
+    runs.save_figure(fig, png, dpi=120)
     plt.close(fig)
     if importlib.util.find_spec("plotly") is None:
         return [png]
     html = stem.with_suffix(".html")
-    interactive().write_html(html, include_plotlyjs=True, full_html=True)
+    runs.save_html(interactive(), html)
     return [png, html]
 
 
@@ -218,13 +217,10 @@ def write_evaluation(out: Path, net: nn.Module, example: torch.Tensor, meter: Cl
         "throughput_images_per_s": round(throughput(net, example), 1),
         "device": str(example.device), "threads": torch.get_num_threads(),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=2))
-    np.save(out / "confusion.npy", confusion)
-    with open(out / "per_class.csv", "w") as f:
-        f.write("class,accuracy,images\n")
-        for c, a, n in zip(classes, per_class, confusion.sum(1), strict=True):
-            f.write(f"{c},{a:.4f},{n}\n")
+    runs.write_json(out / "metrics.json", result)
+    runs.save_npy(out / "confusion.npy", confusion)
+    runs.write_csv(out / "per_class.csv", "class,accuracy,images",
+                   zip(classes, per_class.tolist(), confusion.sum(1).tolist(), strict=True))
     plot_confusion(confusion, classes, out / "confusion.png", f"{model} on {data} {split}: {100 * summary['acc']:.2f}%")
     if run is not None:
         plot_curves(run)
@@ -264,8 +260,7 @@ def evaluate_ensemble(run_dirs: list[str | os.PathLike], data: str | None = None
               "accuracy": acc, "best_member": max(members.values()), "gain": acc - max(members.values())}
     if out_dir:
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "ensemble.json").write_text(json.dumps(result, indent=2))
-        _atomic_savez(out / "probs.npz", compressed=True, labels=ds.labels.cpu().numpy().astype(np.int64),
+        runs.write_json(out / "ensemble.json", result)
+        runs.save_npz(out / "probs.npz", compressed=True, labels=ds.labels.cpu().numpy().astype(np.int64),
                       **{f"member_{i}": p for i, p in enumerate(member_probs)})
     return result

@@ -403,9 +403,8 @@ def _fmt(v: Any) -> str:
 
 def write_results(folder: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
     """``results.json`` and ``results.md`` of an experiment folder (rewritten after every row)."""
-    folder.mkdir(parents=True, exist_ok=True)
     js = folder / "results.json"
-    js.write_text(json.dumps(summary, indent=2, default=str))
+    runs.write_json(js, summary)
     rows = summary["rows"]
     extra = ["batchstat_acc"] if any("batchstat_acc" in r for r in rows) else []
     cols = ["row", "change", "overrides", "epochs", "images_seen", "train_wall_s", "train_acc", "test_acc",
@@ -422,7 +421,7 @@ def write_results(folder: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
     lines += ["", "Commands (each reproduces its row alone):", ""]
     lines += [f"- `{r['row']}`: `{r['command']}`" for r in rows]
     md = folder / "results.md"
-    md.write_text("\n".join(lines) + "\n")
+    runs.write_text(md, "\n".join(lines) + "\n")
     return md, js
 
 

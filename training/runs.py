@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -34,8 +36,44 @@ def versions() -> dict[str, str]:
 
 
 def write_config(run_dir: Path, config: dict[str, Any]) -> None:
-    text = json.dumps({**config, "versions": versions()}, indent=2, default=str)
-    atomic_write(Path(run_dir) / CONFIG, lambda f: f.write(text.encode()))
+    write_json(Path(run_dir) / CONFIG, {**config, "versions": versions()})
+
+
+# Artefact writers: each file appears whole or not at all (zoo.weights.atomic_write), so a run folder
+# that a crash or Ctrl-C interrupts never holds a half-written metrics.json, table or figure.
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def write_csv(path: str | os.PathLike, header: str, rows: Iterable[Iterable[Any]]) -> None:
+    """``header`` (comma-separated names) and one line per row; floats with 4 decimals."""
+    lines = [header] + [",".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) for row in rows]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def save_npy(path: str | os.PathLike, array: Any) -> None:
+    atomic_write(path, lambda f: np.save(f, array))
+
+
+def save_npz(path: str | os.PathLike, compressed: bool = False, **arrays: np.ndarray) -> None:
+    """``np.savez`` (or ``savez_compressed``) of ``arrays``."""
+    atomic_write(path, lambda f: (np.savez_compressed if compressed else np.savez)(f, **arrays))
+
+
+def save_figure(fig: Any, path: str | os.PathLike, **kwargs: Any) -> None:
+    """A matplotlib figure, in the format of ``path``'s suffix (``savefig`` keywords pass through)."""
+    atomic_write(path, lambda f: fig.savefig(f, format=Path(path).suffix[1:], **kwargs))
+
+
+def save_html(fig: Any, path: str | os.PathLike) -> None:
+    """A plotly figure as one self-contained HTML page (plotly.js inlined, works offline)."""
+    write_text(path, fig.to_html(include_plotlyjs=True, full_html=True))
 
 
 def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:

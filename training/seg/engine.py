@@ -20,7 +20,6 @@ middle | final).
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import time
@@ -62,6 +61,7 @@ from training.seg.data import (
     paired_transform,
 )
 from training.seg.metrics import SegmentationMeter, plot_iou
+from zoo.weights import atomic_write
 
 # SegNet's median-frequency class weights for CamVid ids 0..10 (from its training prototxts).
 SEGNET_CAMVID_WEIGHTS = (0.2595, 0.1826, 4.5640, 0.1417, 0.9051, 0.3826, 9.6446, 1.8418, 0.6823, 6.2478, 7.3614)
@@ -229,8 +229,7 @@ def save_mask_png(mask: torch.Tensor | np.ndarray, colours: Sequence[tuple[int, 
     im = Image.frombytes("P", (arr.shape[1], arr.shape[0]), arr.tobytes())
     palette = [c for rgb in colours for c in rgb]
     im.putpalette(palette + [0] * (768 - len(palette)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    im.save(path)
+    atomic_write(path, lambda f: im.save(f, format="PNG"))
 
 
 def colourise(mask: np.ndarray, colours: Sequence[tuple[int, int, int]]) -> np.ndarray:
@@ -285,7 +284,7 @@ def stage_figures(run_dir: Path, data: SegmentationDataset, indices: Sequence[in
         fig.suptitle(f"{name}: predicted masks at different stages of training", fontsize=10)
         fig.tight_layout(rect=(0, 0.08, 1, 0.95))
         out = run_dir / "stages" / f"{name}.png"
-        fig.savefig(out, dpi=100)
+        runs.save_figure(fig, out, dpi=100)
         plt.close(fig)
         paths.append(out)
     return paths
@@ -482,7 +481,7 @@ def plot_seg_curves(run_dir: str | os.PathLike) -> Path | None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=120)
+    runs.save_figure(fig, out / "curves.png", dpi=120)
     plt.close(fig)
     return out / "curves.png"
 
@@ -553,13 +552,11 @@ def evaluate_segmentation(model_or_run: str | os.PathLike, data: str | None = No
         "data_note": DATA_NOTE if data.startswith("camvid") else "",
     }
     out = Path(out_dir) if out_dir else (path / "eval" / split if is_run else Path("eval") / f"{cfg['model']}_{split}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=2))
-    np.save(out / "confusion.npy", confusion)
-    with open(out / "per_class.csv", "w") as f:
-        f.write("class,iou,accuracy,pixels\n")
-        for c, v, a, n in zip(ds.classes, iou, summary["class_accuracy"], confusion.sum(1), strict=True):
-            f.write(f"{c},{v:.4f},{a:.4f},{n}\n")
+    runs.write_json(out / "metrics.json", result)
+    runs.save_npy(out / "confusion.npy", confusion)
+    runs.write_csv(out / "per_class.csv", "class,iou,accuracy,pixels",
+                   zip(ds.classes, map(float, iou), map(float, summary["class_accuracy"]), confusion.sum(1).tolist(),
+                       strict=True))
     from training.evaluate import plot_confusion
 
     title = f"{cfg['model']} on {data} {split}: mIoU {summary['miou']:.3f}"

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from training import runs
+
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
                      ignore_index: int | None = None) -> torch.Tensor:
@@ -104,5 +106,5 @@ def plot_iou(iou: list[float], classes: list[str], path: Path, title: str) -> No
     ax.set_title(title, fontsize=9)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    runs.save_figure(fig, path, dpi=120)
     plt.close(fig)
