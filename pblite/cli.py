@@ -18,11 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-from .io import IMAGE_SUFFIXES, ImageError, load_image
+from .io import IMAGE_SUFFIXES, ImageError, load_image, save_png
 from .pipeline import PRESETS, PbConfig, detect
 
 __all__ = ["default_data_root", "main"]
@@ -60,13 +59,8 @@ def _progress(it, total: int, desc: str):
 
 
 def _write_gray(path: Path, x: np.ndarray) -> None:
-    """Write a map in [0, 1] as an 8-bit PNG, atomically (temp file + rename)."""
-    ok, buf = cv2.imencode(".png", np.round(np.clip(x, 0, 1) * 255).astype(np.uint8))
-    if not ok:
-        raise OSError(f"could not encode {path}")
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(buf.tobytes())
-    tmp.replace(path)
+    """Write a map in [0, 1] as an 8-bit PNG."""
+    save_png(path, np.round(np.clip(x, 0, 1) * 255).astype(np.uint8))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -92,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for n in notes + res.notes:
             print(f"{path.name}: {n}", file=sys.stderr)
         _write_gray(out / f"{path.stem}_pb.png", res.pb)
-        cv2.imwrite(str(out / f"{path.stem}_compare.png"), comparison(rgb, res)[:, :, ::-1])
+        save_png(out / f"{path.stem}_compare.png", comparison(rgb, res))
         if args.save_intermediates:
             save_intermediates(out / "intermediates", path.stem, res, config, banks=(i == 0))
     return 1 if failed else 0
@@ -113,7 +107,8 @@ def _print_table(rows: dict[str, dict]) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_dir, save_json
+    from .evaluate import evaluate_dir
+    from .io import save_json
 
     res = evaluate_dir(args.pred, args.gt, thresholds=args.thresholds, nproc=args.nproc, limit=args.limit,
                        cache_dir=args.cache)
@@ -138,7 +133,8 @@ def _bsds_split(data_root: str | None, split: str) -> tuple[Path, Path] | None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_dir, plot_pr, save_json
+    from .evaluate import evaluate_dir, plot_pr
+    from .io import save_json
 
     if (dirs := _bsds_split(args.data_root, args.split)) is None:
         return 2
@@ -214,7 +210,7 @@ def _overrides(pairs: list[str]) -> dict[str, object]:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from .evaluate import save_json
+    from .io import save_json
     from .tune import cue_cache_dir, cues_of, search, tuned_fields
 
     if (dirs := _bsds_split(args.data_root, args.split)) is None:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import save_npz
+from .io import atomic_write, save_npz
 
 __all__ = ["PROTOCOL", "evaluate_arrays", "evaluate_dir", "load_gt", "plot_pr", "thresholds_of"]
 
@@ -264,13 +264,7 @@ def plot_pr(results: dict[str, dict[str, Any]], path: str | Path, title: str = "
     ax.legend(loc="lower left", fontsize=8)
     ax.grid(alpha=0.2)
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(path, lambda f: fig.savefig(f, format=Path(path).suffix[1:] or "png"))
     plt.close(fig)
 
 
-def save_json(obj: dict[str, Any], path: str | Path) -> None:
-    """Write ``obj`` as indented JSON (atomic replace)."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    tmp.replace(path)

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .filters import dog_bank, draw_bank, gabor_bank, lm_bank
+from .io import save_png
 from .masks import draw_masks, half_disc_masks
 from .pipeline import PbConfig, PbResult
 
@@ -46,29 +47,22 @@ def comparison(rgb: np.ndarray, result: PbResult) -> np.ndarray:
     return np.concatenate(out, 1)
 
 
-def _write(path: Path, img: np.ndarray) -> None:
-    if img.ndim == 3:
-        img = img[:, :, ::-1]
-    if not cv2.imwrite(str(path), img):
-        raise OSError(f"could not write {path}")
-
-
 def save_intermediates(out_dir: Path, stem: str, result: PbResult, config: PbConfig, banks: bool = True) -> None:
     """Write the assignment's figures: banks and masks (once, if ``banks``) and per-image maps and gradients."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if banks:
-        _write(out_dir / "DoG.png", draw_bank(dog_bank(config.dog_scales, config.dog_orientations),
+        save_png(out_dir / "DoG.png", draw_bank(dog_bank(config.dog_scales, config.dog_orientations),
                                               ncols=config.dog_orientations, cell=64))
-        _write(out_dir / "LM_small.png", draw_bank(lm_bank("small"), ncols=12, cell=64))
-        _write(out_dir / "LM_large.png", draw_bank(lm_bank("large"), ncols=12, cell=64))
-        _write(out_dir / "Gabor.png", draw_bank(gabor_bank(config.gabor_scales, config.gabor_orientations),
+        save_png(out_dir / "LM_small.png", draw_bank(lm_bank("small"), ncols=12, cell=64))
+        save_png(out_dir / "LM_large.png", draw_bank(lm_bank("large"), ncols=12, cell=64))
+        save_png(out_dir / "Gabor.png", draw_bank(gabor_bank(config.gabor_scales, config.gabor_orientations),
                                                 ncols=config.gabor_orientations, cell=64))
-        _write(out_dir / "HDMasks.png", draw_masks(half_disc_masks(config.radii, config.orientations), cell=64))
-    _write(out_dir / f"TextonMap_{stem}.png", label_to_u8(result.texton_map, config.n_textons))
-    _write(out_dir / f"BrightnessMap_{stem}.png", label_to_u8(result.brightness_map, config.n_brightness))
-    _write(out_dir / f"ColorMap_{stem}.png", label_to_u8(result.colour_map, config.n_colours))
+        save_png(out_dir / "HDMasks.png", draw_masks(half_disc_masks(config.radii, config.orientations), cell=64))
+    save_png(out_dir / f"TextonMap_{stem}.png", label_to_u8(result.texton_map, config.n_textons))
+    save_png(out_dir / f"BrightnessMap_{stem}.png", label_to_u8(result.brightness_map, config.n_brightness))
+    save_png(out_dir / f"ColorMap_{stem}.png", label_to_u8(result.colour_map, config.n_colours))
     for name, g in (("Tg", result.tg), ("Bg", result.bg), ("Cg", result.cg)):
         m = float(g.max())
-        _write(out_dir / f"{name}_{stem}.png", to_u8(g / m if m > 0 else g))
-    _write(out_dir / f"Sobel_{stem}.png", to_u8(result.sobel))
-    _write(out_dir / f"Canny_{stem}.png", to_u8(result.canny))
+        save_png(out_dir / f"{name}_{stem}.png", to_u8(g / m if m > 0 else g))
+    save_png(out_dir / f"Sobel_{stem}.png", to_u8(result.sobel))
+    save_png(out_dir / f"Canny_{stem}.png", to_u8(result.canny))

@@ -22,7 +22,12 @@ Limits (module constants, documented in ``pblite/README.md``):
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 
@@ -114,11 +119,43 @@ def load_image(path: str | Path, notes: list[str] | None = None) -> np.ndarray:
     return to_rgb_u8(arr, notes)
 
 
-def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
-    """Write ``arrays`` to ``path`` as an uncompressed ``.npz``, atomically (temp file + rename)."""
+# Writers: a file appears whole or not at all, also when several processes write the same cache entry
+# (each writes its own uniquely named temp file; the last rename wins). pb-lite keeps its own copy of
+# zoo.weights.atomic_write so that it stays independent of the zoo package.
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
+    """Call ``write(f)`` on a new temp file beside ``path``, fsync it and rename it over ``path``; on any
+    error the temp file is removed and ``path`` is untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
+    try:
+        with open(tmp, "xb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
+    """Write ``arrays`` to ``path`` as an uncompressed ``.npz``."""
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def save_json(obj: dict[str, Any], path: str | Path) -> None:
+    """Write ``obj`` as indented JSON."""
+    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=1).encode()))
+
+
+def save_png(path: str | Path, image: np.ndarray) -> None:
+    """Write a uint8 image, ``(H, W)`` grey or ``(H, W, 3)`` RGB, as a PNG."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", image[:, :, ::-1] if image.ndim == 3 else image)
+    if not ok:
+        raise OSError(f"could not encode {path} ({image.shape}, {image.dtype})")
+    atomic_write(path, lambda f: f.write(buf.tobytes()))
