@@ -335,6 +335,8 @@ def test_cvzoo_segment_errors_are_clear(tmp_path, capsys):
     (tmp_path / "bad.png").write_bytes(b"not an image")
     assert main(["segment", str(tmp_path / "bad.png"), "-o", str(tmp_path / "o.png"), "--model", "fcn8s"]) == 2
     assert "error" in capsys.readouterr().err
+    assert main(["segment", str(tmp_path / "a.png"), "-o", str(tmp_path / "overlay"), "--model", "fcn8s"]) == 2
+    assert "name the output .png" in capsys.readouterr().err and not (tmp_path / "overlay").exists()
 
 
 # ----------------------------------------------------------------------------- real CamVid

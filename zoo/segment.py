@@ -212,11 +212,15 @@ def segment_file(image: str | os.PathLike, out: str | os.PathLike, model: str | 
     """Write the overlay with its legend to ``out`` (and the raw class ids to ``mask_out``); returns the info."""
     from PIL import Image
 
+    from zoo.weights import atomic_write
+
+    formats = {p: Image.registered_extensions().get(Path(p).suffix.lower()) for p in (out, mask_out) if p}
+    if unknown := [str(p) for p, fmt in formats.items() if fmt is None]:
+        raise ValueError(f"{', '.join(unknown)}: unknown image file type; name the output .png (or .jpg, .webp)")
     mask, picture, info = segment(image, model, alpha=alpha, max_side=max_side)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(picture).save(out)
+    atomic_write(out, lambda f: Image.fromarray(picture).save(f, format=formats[out]))
     if mask_out:
-        Image.fromarray(mask).save(mask_out)
+        atomic_write(mask_out, lambda f: Image.fromarray(mask).save(f, format=formats[mask_out]))
     return {**info, "output": str(out)}
 
 
