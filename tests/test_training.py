@@ -388,7 +388,9 @@ def test_eval_cli_on_run_folder(tmp_path, digits, capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["images"] == 64 and (tmp_path / "ev" / "confusion.png").is_file()
     res = evaluate(run, split="test", out_dir=tmp_path / "ev2")
-    assert res["accuracy"] == out["accuracy"]
+    assert res["accuracy"] == out["accuracy"] and not out["tta_flip"]
+    assert cli(["eval", str(run), "--tta-flip", "--out", str(tmp_path / "ev3")]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["tta_flip"] is True
 
 
 def test_split_subset_is_deterministic():

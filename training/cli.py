@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device")
     e.add_argument("--limit", type=int)
     e.add_argument("--out", help="output folder (default: RUN_DIR/eval/SPLIT)")
-    e.add_argument("--tta-flip", action="store_true", help="segmentation: average logits with the flipped image")
+    e.add_argument("--tta-flip", action="store_true",
+                   help="average the logits with the horizontally flipped image's (classification without it: the "
+                        "run's recipe decides)")
 
     m = sub.add_parser("embed", help="export penultimate features, t-SNE and thumbnails to one .npz")
     m.add_argument("target", metavar="RUN_DIR_OR_MODEL")
@@ -206,7 +208,7 @@ def _run(args: argparse.Namespace) -> int:
             print(json.dumps({k: v for k, v in res.items() if k != "per_class_accuracy"}))
             return 0
         res = evaluate(args.target, args.data, args.split, data_root=args.data_root, limit=args.limit,
-                       device=args.device, out_dir=args.out)
+                       device=args.device, out_dir=args.out, tta_flip=args.tta_flip or None)
         print(json.dumps({k: v for k, v in res.items() if k != "per_class_accuracy"}))
         return 0
     if args.command == "embed":
