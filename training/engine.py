@@ -599,6 +599,7 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
                 "num_params": sum(p.numel() for p in net.parameters()),
             })
 
+    eval_net = ema.module if ema is not None else net  # what is tested, saved last and evaluated at the end
     eval_task = ClassificationTask(len(train.classes))  # test loss is plain cross-entropy, as `evaluate` reports
     row: dict[str, Any] = {}
     final_pass = None  # the last epoch's test meter: `evaluate_at_end` writes its artefacts without a second pass
@@ -635,8 +636,7 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
         if rank == 0:
             test_m = {"loss": None, "acc": None}  # the recipe's eval_every skips this epoch's test pass
             if (epoch + 1) % r.eval_every == 0 or epoch + 1 == r.epochs:
-                test_m, final_pass, _ = run_eval(ema.module if ema is not None else net, test_loader, eval_task, amp,
-                                                 r.tta_flip)
+                test_m, final_pass, _ = run_eval(eval_net, test_loader, eval_task, amp, r.tta_flip)
             row = {"epoch": epoch + 1, "train_loss": train_m["loss"], "train_acc": train_m["acc"],
                    "test_loss": test_m["loss"], "test_acc": test_m["acc"], "lr": optimizer.param_groups[0]["lr"],
                    "epoch_time_s": round(train_time, 3),
@@ -655,7 +655,6 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
         from training.evaluate import evaluate, write_evaluation
 
         if final_pass is not None:
-            eval_net = ema.module if ema is not None else net
             write_evaluation(run_dir / "eval" / "test", eval_net, next(iter(test_loader))[0], final_pass, test.classes,
                              model=model, run=run_dir, data=data, split="test", tta_flip=r.tta_flip)
         else:  # resumed after its last epoch: evaluate the checkpoint

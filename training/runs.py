@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from zoo.weights import atomic_write
+from zoo.weights import atomic_write, atomic_write_bytes
 
 CONFIG, METRICS, CHECKPOINT = "config.json", "metrics.jsonl", "checkpoint.pt"
 RUN_FORMAT_VERSION = 1
@@ -44,7 +44,7 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> None:
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text.encode()))
+    atomic_write_bytes(path, text.encode())
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
