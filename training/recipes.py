@@ -220,8 +220,8 @@ _add(Recipe(
                      "course_resnext": {"epochs": 1, "course": 10.88, "target": 40.88}},
     notes="The course's networks (32x32) on this 2-core CPU: all 50,000 training images, 2 epochs (ResNeXt: 1), "
           "Nesterov SGD 0.1 one-cycle, label smoothing 0.1, crop+flip, flip TTA, 1 thread each (two runs side by "
-          "side). course_resnet18_32: ~47 min an epoch here; course_resnext ~90; course_resnet34_32 ~2.7 h at 2 "
-          "threads (2 of them, tested after the last epoch only, no TTA).",
+          "side). course_resnet18_32: ~47 min an epoch here; course_resnext ~90; course_resnet34_32 0.8-2.6 h at 2 "
+          "threads, by machine (tested after the last epoch only, no TTA).",
 ))
 
 # He et al. 2016, Sec. 4.2: SGD (momentum 0.9), lr 0.1, weight decay 1e-4, batch 128, 4-pixel zero-padded
