@@ -202,13 +202,11 @@ def _run(args: argparse.Namespace) -> int:
         from training.seg.engine import evaluate_segmentation, is_segmentation_target
 
         if is_segmentation_target(args.target, args.data):
-            res = evaluate_segmentation(args.target, args.data, args.split, data_root=args.data_root,
-                                        limit=args.limit, device=args.device, out_dir=args.out,
-                                        tta_flip=args.tta_flip)
-            print(json.dumps({k: v for k, v in res.items() if k != "per_class_accuracy"}))
-            return 0
-        res = evaluate(args.target, args.data, args.split, data_root=args.data_root, limit=args.limit,
-                       device=args.device, out_dir=args.out, tta_flip=args.tta_flip or None)
+            run_eval, tta_flip = evaluate_segmentation, args.tta_flip
+        else:  # without --tta-flip, a classification run keeps its recipe's choice
+            run_eval, tta_flip = evaluate, args.tta_flip or None
+        res = run_eval(args.target, args.data, args.split, data_root=args.data_root, limit=args.limit,
+                       device=args.device, out_dir=args.out, tta_flip=tta_flip)
         print(json.dumps({k: v for k, v in res.items() if k != "per_class_accuracy"}))
         return 0
     if args.command == "embed":
