@@ -19,20 +19,15 @@
 #     GPU_DEVICE=cpu GPU_JOB_LIMIT_S=60 GPU_EXTRA="--epochs 1 --train-limit 256 --test-limit 256 --set batch_size=64" \
 #       GPU_JOBS="cifar_cnn course_resnext alexnet_mnist" OUT=/tmp/gpu_out bash scripts/gpu_cifar.sh
 set -uo pipefail
-cd "$(dirname "$0")/.."
-REPO=$PWD
-export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" CVZOO_CACHE="${CVZOO_CACHE:-/tmp/cvzoo_cache}" PYTHONUNBUFFERED=1
-PY="${PYTHON:-python3}"
+source "$(dirname "$0")/gpu_common.sh"
 CIFAR="${GPU_CIFAR:-cifar10}"
-OUT="${OUT:-$REPO/gpu_out}"
 RUNS="${GPU_RUNS:-/tmp/cvzoo_cls_runs}"
 DEVICE="${GPU_DEVICE:-cuda}"
 LANES="${GPU_LANES:-2}"
 LIMIT="${GPU_JOB_LIMIT_S:-400}"
 EXTRA="${GPU_EXTRA:-}"
-T0=$(date +%s)
-mkdir -p "$OUT" "$RUNS/logs"
-exec > >(tee -a "$OUT/gpu_cifar.log") 2>&1
+mkdir -p "$RUNS/logs"
+gpu_log gpu_cifar
 echo "== $(date -u +%FT%TZ) device $DEVICE data $CIFAR lanes $LANES limit ${LIMIT}s per job"
 "$PY" -c "import torch, torchvision; print('torch', torch.__version__, 'tv', torchvision.__version__, \
 torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no cuda')"

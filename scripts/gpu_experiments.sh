@@ -16,12 +16,8 @@
 #     GPU_DEVICE=cpu GPU_JOB_LIMIT_S=300 GPU_EPOCHS_WHY43=1 GPU_EPOCHS_RESNEXT=1 GPU_EPOCHS_ALEXNET=1 \
 #       GPU_EXTRA="--train-limit 128 --test-limit 64" OUT=/tmp/gpu_out bash scripts/gpu_experiments.sh
 set -uo pipefail
-cd "$(dirname "$0")/.."
-REPO=$PWD
-export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" CVZOO_CACHE="${CVZOO_CACHE:-/tmp/cvzoo_cache}" PYTHONUNBUFFERED=1
-PY="${PYTHON:-python3}"
+source "$(dirname "$0")/gpu_common.sh"
 CIFAR="${GPU_CIFAR:-cifar10}"
-OUT="${OUT:-$REPO/gpu_out}"
 RUNS="${GPU_RUNS:-/tmp/cvzoo_experiments}"
 DEVICE="${GPU_DEVICE:-cuda}"
 LIMIT="${GPU_JOB_LIMIT_S:-400}"
@@ -29,9 +25,8 @@ EXTRA="${GPU_EXTRA:---train-limit 0 --test-limit 0}"
 E_WHY43="${GPU_EPOCHS_WHY43:-5}"
 E_RESNEXT="${GPU_EPOCHS_RESNEXT:-5}"
 E_ALEXNET="${GPU_EPOCHS_ALEXNET:-3}"
-T0=$(date +%s)
-mkdir -p "$OUT" "$RUNS/logs"
-exec > >(tee -a "$OUT/gpu_experiments.log") 2>&1
+mkdir -p "$RUNS/logs"
+gpu_log gpu_experiments
 echo "== $(date -u +%FT%TZ) device $DEVICE cifar $CIFAR limit ${LIMIT}s per lane; $EXTRA"
 
 # lane: name experiment epochs data rows ("-": all); GPU_LANES_SPEC replaces the list

@@ -17,12 +17,8 @@
 #     SEG_DEVICE=cpu SEG_EFF_EPOCHS=1 SEG_VGG_EPOCHS=1 SEG_EXTRA="--train-limit 8 --test-limit 2 \
 #       --set crop_size=64,96 --set batch_size=4" OUT=/tmp/gpu_out bash scripts/gpu_segmentation.sh
 set -uo pipefail
-cd "$(dirname "$0")/.."
-REPO=$PWD
+source "$(dirname "$0")/gpu_common.sh"
 export CVZOO_DATA="${CVZOO_DATA:-$REPO/shared/data}"
-export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
-export CVZOO_CACHE="${CVZOO_CACHE:-/tmp/cvzoo_cache}"
-OUT="${OUT:-$REPO/gpu_out}"
 RUNS="${SEG_RUNS:-/tmp/cvzoo_seg_runs}"
 DEVICE="${SEG_DEVICE:-cuda}"
 EFF_EPOCHS="${SEG_EFF_EPOCHS:-30}"
@@ -30,11 +26,8 @@ VGG_EPOCHS="${SEG_VGG_EPOCHS:-16}"
 EFF_BUDGET="${SEG_EFF_BUDGET_S:-210}"
 VGG_BUDGET="${SEG_VGG_BUDGET_S:-230}"
 EXTRA="${SEG_EXTRA:-}"
-PY="${PYTHON:-python}"
-T0=$(date +%s)
-mkdir -p "$OUT" "$RUNS"
-LOG="$OUT/gpu_segmentation.log"
-exec > >(tee -a "$LOG") 2>&1
+mkdir -p "$RUNS"
+gpu_log gpu_segmentation
 echo "== $(date -u +%FT%TZ) repo $REPO data $CVZOO_DATA device $DEVICE"
 
 if [ ! -f "$CVZOO_DATA/camvid/train.txt" ]; then
