@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from training import runs
+from training import allocator, runs
 from training.cli import main as cli
 from training.data import (
     ArrayDataset,
@@ -180,6 +180,7 @@ def test_fit_writes_run_folder_and_artefacts(tmp_path, digits, monkeypatch):
     cfg = runs.read_config(run)
     assert cfg["model"] == "lenet5" and cfg["recipe"] == "lenet5_mnist" and cfg["classes"][0] == "bar0"
     assert cfg["preprocess"]["pad"] == 2 and cfg["versions"]["torch"] == torch.__version__
+    assert cfg["allocator"] == allocator.loaded_allocator()  # wall times are read beside it
     rows = runs.read_metrics(run)
     assert [r["epoch"] for r in rows] == [1, 2] and {"train_loss", "test_acc", "lr"} <= set(rows[0])
     assert res.metrics["test_acc"] > 0.5  # the bars are easy
@@ -492,3 +493,54 @@ def test_run_folder_artefacts_are_written_whole_or_not_at_all(tmp_path):
     assert (tmp_path / "eval" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == [
         "confusion.npy", "confusion.png", "metrics.json", "per_class.csv"]
+
+
+def test_find_tcmalloc_searches_folders_in_order(tmp_path):
+    first, second = tmp_path / "conda" / "lib", tmp_path / "usr" / "lib"
+    assert allocator.find_tcmalloc([first, second]) is None
+    second.mkdir(parents=True)
+    (second / "libtcmalloc.so.4").write_bytes(b"")
+    assert allocator.find_tcmalloc([first, second]) == second / "libtcmalloc.so.4"
+    first.mkdir(parents=True)
+    (first / "libtcmalloc_minimal.so.4").write_bytes(b"")
+    assert allocator.find_tcmalloc([first, second]) == first / "libtcmalloc_minimal.so.4"
+
+
+def test_loaded_allocator_reads_the_process_maps():
+    glibc = "7f0-7f1 r-xp 0 08:01 5 /usr/lib/x86_64-linux-gnu/libc.so.6\n7f2-7f3 rw-p 0 00:00 0 [heap]\n"
+    assert allocator.loaded_allocator(glibc) == "system"
+    tc = glibc + "7f4-7f5 r-xp 0 08:01 6 /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4.5.10\n"
+    assert allocator.loaded_allocator(tc) == "tcmalloc"
+    assert allocator.loaded_allocator(glibc + "7f6-7f7 r-xp 0 08:01 7 /opt/lib/libjemalloc.so.2\n") == "jemalloc"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="LD_PRELOAD and /proc/self/maps are Linux's")
+def test_allocator_tip_says_how(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(allocator, "loaded_allocator", lambda: "system")
+    monkeypatch.setattr(allocator, "find_tcmalloc", lambda: None)
+    assert "apt-get install libtcmalloc-minimal4" in allocator.allocator_tip("python -m training fit x")
+    lib = tmp_path / "libtcmalloc_minimal.so.4"
+    monkeypatch.setattr(allocator, "find_tcmalloc", lambda: lib)
+    assert allocator.allocator_tip("python -m training fit x").endswith(f"LD_PRELOAD={lib} python -m training fit x")
+    monkeypatch.setattr(allocator, "loaded_allocator", lambda: "tcmalloc")
+    assert allocator.allocator_tip("python -m training fit x") is None
+
+    # the command line prints it before CPU training (here before the model name is refused), not for CUDA
+    lib_cmd = f"LD_PRELOAD={lib} python -m training fit lenet6 --data d --device cpu"
+    monkeypatch.setattr(allocator, "loaded_allocator", lambda: "system")
+    for device, shown in (("cpu", True), ("cuda", False)):
+        assert cli(["fit", "lenet6", "--data", "d", "--device", device]) == 2
+        assert (lib_cmd.replace("cpu", device) in capsys.readouterr().err) == shown
+
+
+@pytest.mark.skipif(allocator.find_tcmalloc() is None, reason="tcmalloc is not installed "
+                    "(Debian/Ubuntu: apt-get install libtcmalloc-minimal4; .ci/run installs it as root)")
+def test_tcmalloc_preload_is_seen_and_trains():
+    code = ("import torch; from training.allocator import loaded_allocator; m = torch.nn.Linear(8, 2); "
+            "m(torch.randn(4, 8)).sum().backward(); print(loaded_allocator())")
+    lib = str(allocator.find_tcmalloc())
+    for preload, expected in (("", "system"), (lib, "tcmalloc")):
+        res = subprocess.run([sys.executable, "-c", code], env={**os.environ, "LD_PRELOAD": preload},
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert res.stdout.split()[-1] == expected

@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     from training.recipes import UnknownRecipeError
 
     args = build_parser().parse_args(argv)
+    if args.command in ("fit", "experiment", "course-ensemble"):
+        _print_allocator_tip(args.device, argv)
     try:
         return _run(args)
     except (ConfigError, DatasetNotFoundError, UnknownRecipeError, zoo.UnknownModelError, ValueError,
@@ -175,6 +177,18 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _print_allocator_tip(device: str | None, argv: list[str] | None) -> None:
+    """On the CPU with glibc's malloc, say how to train faster with tcmalloc (:mod:`training.allocator`)."""
+    import torch
+
+    from training.allocator import allocator_tip
+
+    if device == "cpu" or (device is None and not torch.cuda.is_available()):
+        tip = allocator_tip(" ".join(["python", "-m", "training", *(sys.argv[1:] if argv is None else argv)]))
+        if tip:
+            print(tip, file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:

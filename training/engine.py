@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training import runs
+from training.allocator import loaded_allocator
 from training.data import ArrayDataset, Augment, BatchLoader, Preprocess, RandomRotation, load_dataset
 from training.recipes import Recipe, default_recipe, get_recipe
 
@@ -591,8 +592,8 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
                 "model": model, "model_kwargs": kwargs, "recipe": r.name, "recipe_fields": r.to_dict(),
                 "data": data, "data_root": str(data_root) if data_root else None, "seed": seed,
                 "classes": train.classes, "task": "classification", "device": str(dev), "device_request": device,
-                "world_size": world, "threads": torch.get_num_threads(), "train_limit": train_limit,
-                "test_limit": test_limit, "train_size": len(train), "test_size": len(test),
+                "world_size": world, "threads": torch.get_num_threads(), "allocator": loaded_allocator(),
+                "train_limit": train_limit, "test_limit": test_limit, "train_size": len(train), "test_size": len(test),
                 "pretrained": pretrained, "freeze_backbone": freeze, "trainable_head": head_params,
                 "preprocess": {"mean": pre.mean, "std": pre.std, "size": pre.size, "pad": pre.pad,
                                "channels": pre.channels, "crop": pre.crop},

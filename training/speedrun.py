@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from torch import nn
 
 import zoo
 from training import runs
+from training.allocator import allocator_tip, loaded_allocator
 from training.data import load_dataset
 from zoo.models.speedrun import CIFAR10_MEAN, CIFAR10_STD, init_whitening
 
@@ -184,7 +186,7 @@ def main(run_dir: str | Path | None = None, device: str = "cpu", epochs: float |
             "model": "cifar_speedrun", "model_kwargs": {"widths": list(hyp["net"]["widths"])},
             "recipe": "speedrun_cifar10", "recipe_fields": hyp, "data": "cifar10", "seed": hyp["run"]["seed"],
             "classes": train.classes, "task": "classification", "device": device,
-            "threads": hyp["run"]["threads"],
+            "threads": hyp["run"]["threads"], "allocator": loaded_allocator(),
             "preprocess": {"mean": CIFAR10_MEAN, "std": CIFAR10_STD, "size": [32, 32], "pad": 0, "channels": 3},
         })
 
@@ -274,6 +276,8 @@ if __name__ == "__main__":
     ap.add_argument("--seed", type=int, default=hyp["run"]["seed"],
                     help="initialisation, flips and batch order (another seed gives another ensemble member)")
     args = ap.parse_args()
+    if args.device == "cpu" and (tip := allocator_tip(" ".join(["python", "-m", "training.speedrun", *sys.argv[1:]]))):
+        print(tip, file=sys.stderr)
     hyp["run"]["threads"], hyp["run"]["seed"] = args.threads, args.seed
     acc = main(args.out, device=args.device, epochs=args.epochs)
     print(f"final test accuracy {acc:.4f}")
