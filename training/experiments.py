@@ -59,7 +59,10 @@ At full scale (all images, 5 epochs a row, one GPU; training/RESULTS.md) the col
 reproduce (21% of the test images in one class, 38.6% accuracy), while a rotation gap did: the
 course's ``RandomRotation((30, 70))`` never leaves a training image upright, the test images are,
 and training accuracy ran 21-31 points ahead of test accuracy until the rotation was removed (row d:
-73.8%). The same gap is the largest single cause in ``why43``.
+73.8%). The same gap is the largest single cause in ``why43``. Rows a and b retrained on the CPU
+and scored with class-mixed batches: batch statistics gave +3.6 points at Adam 1e-2 and +3.2 at 1e-3, so
+the running averages' lag costs a few points at either rate and does not explain a collapse (the BatchNorm
+hypothesis above is not supported at this budget).
 """
 
 from __future__ import annotations
