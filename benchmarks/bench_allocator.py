@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from training.allocator import find_tcmalloc
+from training.allocator import INSTALL, find_tcmalloc
 
 BENCH = Path(__file__).with_name("bench_training.py")
 
@@ -52,7 +52,7 @@ def main() -> None:
     args = ap.parse_args()
     found = variants()
     if "tcmalloc" not in found:
-        print("tcmalloc not found (Debian/Ubuntu: apt-get install libtcmalloc-minimal4): glibc variants only")
+        print(f"tcmalloc not found ({INSTALL}): glibc variants only")
     for model in args.models:
         base = None
         for name, env in found.items():

@@ -25,6 +25,7 @@ from pathlib import Path
 
 TCMALLOC_NAMES = ("libtcmalloc_minimal.so.4", "libtcmalloc.so.4", "libtcmalloc_minimal.so", "libtcmalloc.so")
 KNOWN = ("tcmalloc", "jemalloc", "mimalloc")
+INSTALL = "Debian/Ubuntu: apt-get install libtcmalloc-minimal4; conda: conda install -c conda-forge gperftools"
 
 
 def library_dirs() -> list[Path]:
@@ -32,7 +33,7 @@ def library_dirs() -> list[Path]:
     multiarch = sysconfig.get_config_var("MULTIARCH") or ""
     dirs = [os.environ.get("CONDA_PREFIX"), os.environ.get("VIRTUAL_ENV"), sys.prefix]
     out = [Path(d) / "lib" for d in dirs if d]
-    out += [Path(p) for p in ("/usr/local/lib", f"/usr/lib/{multiarch}", "/usr/lib64", "/usr/lib") if p]
+    out += [Path(p) for p in ("/usr/local/lib", f"/usr/lib/{multiarch}", "/usr/lib64", "/usr/lib")]
     return list(dict.fromkeys(out))
 
 
@@ -68,6 +69,11 @@ def allocator_tip(command: str) -> str | None:
     tip = "tip: CPU training can run faster with tcmalloc (1.6x for course_resnext; benchmarks/bench_allocator.py)"
     lib = find_tcmalloc()
     if lib is None:
-        return (f"{tip}: install it (Debian/Ubuntu: apt-get install libtcmalloc-minimal4; conda: conda install "
-                "-c conda-forge gperftools) and rerun")
+        return f"{tip}: install it ({INSTALL}) and rerun"
     return f"{tip}: LD_PRELOAD={lib} {command}"
+
+
+def print_allocator_tip(command: str) -> None:
+    """Print :func:`allocator_tip` for ``command`` on stderr, when there is one."""
+    if tip := allocator_tip(command):
+        print(tip, file=sys.stderr)

@@ -183,12 +183,10 @@ def _print_allocator_tip(device: str | None, argv: list[str] | None) -> None:
     """On the CPU with glibc's malloc, say how to train faster with tcmalloc (:mod:`training.allocator`)."""
     import torch
 
-    from training.allocator import allocator_tip
+    from training.allocator import print_allocator_tip
 
     if device == "cpu" or (device is None and not torch.cuda.is_available()):
-        tip = allocator_tip(" ".join(["python", "-m", "training", *(sys.argv[1:] if argv is None else argv)]))
-        if tip:
-            print(tip, file=sys.stderr)
+        print_allocator_tip(" ".join(["python", "-m", "training", *(sys.argv[1:] if argv is None else argv)]))
 
 
 def _run(args: argparse.Namespace) -> int:

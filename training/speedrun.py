@@ -34,7 +34,7 @@ from torch import nn
 
 import zoo
 from training import runs
-from training.allocator import allocator_tip, loaded_allocator
+from training.allocator import loaded_allocator, print_allocator_tip
 from training.data import load_dataset
 from zoo.models.speedrun import CIFAR10_MEAN, CIFAR10_STD, init_whitening
 
@@ -276,8 +276,8 @@ if __name__ == "__main__":
     ap.add_argument("--seed", type=int, default=hyp["run"]["seed"],
                     help="initialisation, flips and batch order (another seed gives another ensemble member)")
     args = ap.parse_args()
-    if args.device == "cpu" and (tip := allocator_tip(" ".join(["python", "-m", "training.speedrun", *sys.argv[1:]]))):
-        print(tip, file=sys.stderr)
+    if args.device == "cpu":
+        print_allocator_tip(" ".join(["python", "-m", "training.speedrun", *sys.argv[1:]]))
     hyp["run"]["threads"], hyp["run"]["seed"] = args.threads, args.seed
     acc = main(args.out, device=args.device, epochs=args.epochs)
     print(f"final test accuracy {acc:.4f}")
