@@ -560,7 +560,7 @@ def fit(model: str | None = None, data: str | None = None, recipe: Recipe | str 
         if world > 1 or resume:
             raise ConfigError(f"recipe {r.name} has its own loop ({r.runner}); it runs in one process, without resume")
         mod, fn = r.runner.split(":")
-        acc = getattr(importlib.import_module(mod), fn)(run_dir, device=device or "cpu", epochs=epochs)
+        acc = getattr(importlib.import_module(mod), fn)(run_dir, device=device or "cpu", epochs=epochs, seed=seed)
         return FitResult(run_dir, {"test_acc": acc})
 
     dev, channels_last, amp = setup_device(r, device, world)

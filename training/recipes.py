@@ -247,7 +247,7 @@ _add(Recipe(
 _add(Recipe(
     name="speedrun_cifar10", model="cifar_speedrun", data="cifar10", epochs=4, batch_size=1024, optimizer="sgd",
     lr=11.5, momentum=0.85, weight_decay=0.0153, schedule="triangle", label_smoothing=0.2, threads=2,
-    channels_last=True, tta_flip=True, flip=True, crop_pad=2, target=90.0, runner="training.speedrun:main",
+    channels_last=True, tta_flip=True, flip=True, crop_pad=2, target=90.0, runner="training.speedrun:fit",
     notes="The CPU speed run. Its own readable file, training/speedrun.py (airbench-style: whitening init, "
           "decoupled lr/wd per 1024 examples, Lookahead, alternating flip, mirror TTA); `fit` hands over to it.",
 ))
