@@ -19,11 +19,12 @@ import torch
 
 import zoo
 from training import runs
+from training.augment import plan_input, post_transform, sample_transform
 from training.cli import build_parser
 from training.cli import main as cli
 from training.data import ArrayDataset, Augment, BatchLoader, RandomRotation
 from training.embed import EMBEDDINGS_FORMAT_VERSION, panels_figure, read_embeddings
-from training.engine import ConfigError, plan_input, post_transform, sample_transform
+from training.errors import ConfigError
 from training.experiments import EXPERIMENTS, batchstat_predictions, run_experiment
 from training.recipes import get_recipe
 
@@ -34,11 +35,10 @@ IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 def _fast(monkeypatch, tmp_path):
     torch.set_num_threads(1)
     monkeypatch.setenv("CVZOO_CACHE", str(tmp_path / "cache"))
-    ev = importlib.import_module("training.evaluate")  # `training.evaluate` is also a function's name
-
-    monkeypatch.setattr(ev, "throughput", lambda *a, **k: 0.0)  # a 1-second timing loop per run
-    monkeypatch.setattr(ev, "plot_confusion", lambda *a, **k: None)
-    monkeypatch.setattr(ev, "plot_curves", lambda *a, **k: [])
+    plots = importlib.import_module("training.plots")
+    monkeypatch.setattr(plots, "throughput", lambda *a, **k: 0.0)  # a 1-second timing loop per run
+    monkeypatch.setattr(plots, "plot_confusion", lambda *a, **k: None)
+    monkeypatch.setattr(plots, "plot_curves", lambda *a, **k: [])
 
 
 def _npz(path: Path, shape: tuple[int, int, int], n: int = 32, classes: int = 10, seed: int = 0) -> str:
@@ -94,7 +94,7 @@ def test_course_transforms_equal_the_reports_compose():
     img = torch.randint(0, 256, (1, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     ds = ArrayDataset("x", "train", img, torch.zeros(1, dtype=torch.long), [str(i) for i in range(10)])
     pre, _ = plan_input("course_resnet18", ds, r, {})
-    assert sample_transform(r) is None and pre.crop == 10 and (pre.mean, pre.std) == IMAGENET
+    assert sample_transform(r) is None and pre.crop == (10, 10) and (pre.mean, pre.std) == IMAGENET
     post = post_transform(r)
     assert isinstance(post, RandomRotation) and list(post.degrees) == [30.0, 70.0]
     report = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.CenterCrop(10), v2.Normalize(*IMAGENET),
@@ -135,7 +135,7 @@ def test_basic_cnn_gets_no_normalisation(cifar_like):
     ds = ArrayDataset("x", "train", torch.full((1, 3, 32, 32), 255, dtype=torch.uint8), torch.zeros(1).long(),
                       [str(i) for i in range(10)])
     pre, _ = plan_input("cifar_cnn", ds, r, {})
-    assert pre.crop is None and post_transform(r) is None and sample_transform(r) is None
+    assert pre.crop == (32, 32) and post_transform(r) is None and sample_transform(r) is None
     assert torch.equal(pre(ds.images), torch.ones(1, 3, 32, 32))
 
 
@@ -146,7 +146,7 @@ def test_course_recipe_for_any_course_model_from_the_cli(tmp_path, cifar_like, c
     assert cli(argv) == 0
     cfg = runs.read_config(out)
     assert cfg["model"] == "course_resnet34" and cfg["recipe"] == "course"
-    assert cfg["recipe_fields"]["course"] == 45.56 and cfg["preprocess"]["crop"] == 10
+    assert cfg["recipe_fields"]["course"] == 45.56 and cfg["preprocessing"]["crop"] == [10, 10]
     capsys.readouterr()
     assert cli(["fit", "lenet5", "--recipe", "course", "--data", cifar_like]) == 2
     assert "is for course_resnet18" in capsys.readouterr().err
@@ -227,7 +227,7 @@ def test_experiment_skips_finished_rows_and_refuses_another_budget(tmp_path, cif
     def boom(*a, **k):
         raise AssertionError("a finished row ran again")
 
-    monkeypatch.setattr(importlib.import_module("training.engine"), "fit", boom)
+    monkeypatch.setattr(importlib.import_module("training.loop"), "fit", boom)
     again = run_experiment("resnext_fix", tmp_path, budget_epochs=1, **kw)
     assert [r["test_acc"] for r in again["rows"]] == [r["test_acc"] for r in first["rows"]]
     with pytest.raises(ConfigError, match="pass another --out"):

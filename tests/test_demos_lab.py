@@ -236,7 +236,7 @@ def test_course_recipe_rotates_by_30_to_70_degrees():
 def test_augment_preview_upload_code_and_course_crop():
     grid, code, text = lab_augment.augment_preview(_photo(), "cifar_cnn_cifar10", n=7)
     assert grid.shape == (96, 8 * 96 + 7 * 4, 3)  # the plain input and 7 draws in one row
-    assert "def sample_transform" in code and "Preprocess(mean=(0.4914" in code and "crop=None" in code
+    assert "def sample_transform" in code and "Preprocessing(mean=(0.4914" in code and "crop=(32, 32)" in code
     assert "as a 32x32 cifar10 image" in text
     grid10, code10, text10 = lab_augment.augment_preview(_photo(), "course", n=7)  # course_resnet18: 10x10 crops
     assert "crop=10" in code10 and "RandomRotation" in code10 and "mean=(0.485" in code10

@@ -20,10 +20,12 @@ from PIL import Image
 import zoo
 from training import runs
 from training.data import data_root
-from training.engine import fit
+from training.evaluate import evaluate
+from training.loop import fit
+from training.optim import lr_factor
 from training.seg.data import MaskError, SegmentationDataset, apply_paired, load_segmentation, paired_transform
-from training.seg.engine import SEGNET_CAMVID_WEIGHTS, class_weights, evaluate_segmentation, seg_lr_factor
 from training.seg.metrics import SegmentationMeter, confusion_matrix, miou, scores
+from training.tasks.segmentation import SEGNET_CAMVID_WEIGHTS, class_weights
 from zoo.classes import CAMVID_CLASSES, CAMVID_COLOURS
 
 CAMVID = data_root() / "camvid"
@@ -239,7 +241,7 @@ def test_weights_and_schedule():
     assert torch.allclose(class_weights("median_freq_sqrt", data), w.sqrt())
     assert class_weights(None, data) is None
     r = get_recipe("fcn8s_effnet_lite0_camvid_cpu").override(warmup=1.0)
-    f = seg_lr_factor(r, 100, 10)
+    f = lr_factor(r, 100, 10)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
     assert f(10) == pytest.approx(1.0) and f(55) == pytest.approx(0.5 ** 0.9) and f(100) == 0.0
 
@@ -257,8 +259,8 @@ def _write_camvid_cached() -> Path:
 
 def test_one_epoch_run_writes_metrics_masks_and_eval(tiny_run):
     cfg = runs.read_config(tiny_run)
-    assert cfg["task"] == "segmentation" and cfg["classes"] == list(CAMVID_CLASSES)
-    assert cfg["preprocess"]["size"] == [48, 64] and cfg["preprocess"]["mean"] == [0.5, 0.5, 0.5]
+    assert cfg["task"] == "segmentation" and cfg["class_names"] == list(CAMVID_CLASSES)
+    assert cfg["preprocessing"]["crop"] is None and cfg["preprocessing"]["mean"] == [0.5, 0.5, 0.5]
     assert "pretrained_encoder" not in cfg["model_kwargs"]  # loading a run never needs the ImageNet package
     rows = runs.read_metrics(tiny_run)
     assert [r["epoch"] for r in rows] == [1, 2] and all("val_miou" in r and "elapsed_s" in r for r in rows)
@@ -302,7 +304,7 @@ def test_eval_cli_and_resume(tiny_run, synthetic, tmp_path):
 
 
 def test_fit_refuses_classification_model_on_camvid(synthetic, tmp_path):
-    from training.engine import ConfigError
+    from training.errors import ConfigError
 
     with pytest.raises(ConfigError, match="lenet5 is a classification model"):
         fit("lenet5", synthetic, epochs=1, out=tmp_path / "x", progress=False)
@@ -368,17 +370,17 @@ def test_one_epoch_on_a_few_real_camvid_images(tmp_path):
         overrides={**TINY, "crop_size": (64, 96), "stage_epochs": (1,)}, progress=False, evaluate_at_end=False)
     assert runs.read_metrics(out)[0]["val_miou"] >= 0
     assert len(list((out / "stages" / "epoch_001").glob("*.png"))) == 2
-    result = evaluate_segmentation(out, split="test")
+    result = evaluate(out, split="test")
     assert result["resolution"] == [360, 480] and result["images"] == 2
 
 
 def test_loader_workers_are_repeatable(synthetic):
-    from training.data import Preprocess
     from training.seg.data import SegmentationLoader
+    from zoo.preprocessing import Preprocessing
 
     data = load_segmentation(synthetic, "train")
     transform = paired_transform((32, 48), (0.8, 1.2), 48, flip=True)
-    pre = Preprocess(mean=(0.5,) * 3, std=(0.5,) * 3)
+    pre = Preprocessing(mean=(0.5,) * 3, std=(0.5,) * 3)
 
     def batches(workers: int) -> list[torch.Tensor]:
         loader = SegmentationLoader(data, 4, train=True, preprocess=pre, transform=transform, seed=3, workers=workers)

@@ -48,9 +48,9 @@ def all_cores():
 @pytest.mark.parametrize(("name", "weight"), SHIPPED, ids=[f"{n}.{w.tag}" for n, w in SHIPPED])
 def test_shipped_accuracy_matches_model_card(name, weight, data_root, tmp_path, all_cores):
     if zoo.get_spec(name).task == "segmentation":
-        from training.seg.engine import evaluate_segmentation
+        from training.evaluate import evaluate
 
-        result = evaluate_segmentation(name, weight.dataset, "test", data_root=str(data_root), device="cpu",
+        result = evaluate(name, weight.dataset, "test", data_root=str(data_root), device="cpu",
                                        out_dir=tmp_path)
         assert abs(result["miou"] - weight.metrics["test_miou"]) <= 0.002, result["miou"]
         return

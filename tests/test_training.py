@@ -29,8 +29,9 @@ from training.data import (
     pack,
 )
 from training.embed import embed, read_embeddings
-from training.engine import ConfigError, fit
+from training.errors import ConfigError
 from training.evaluate import evaluate
+from training.loop import fit
 from training.recipes import RECIPES, Recipe, get_recipe
 
 REPO = Path(__file__).resolve().parent.parent
@@ -172,14 +173,14 @@ def test_fit_writes_run_folder_and_artefacts(tmp_path, digits, monkeypatch):
     run = tmp_path / "run"
     passes = []
     # count the test passes: one an epoch, none more at the end
-    for module in map(importlib.import_module, ("training.engine", "training.evaluate")):
-        monkeypatch.setattr(module, "run_eval", lambda *a, _f=module.run_eval, **k: passes.append(1) or _f(*a, **k))
+    module = importlib.import_module("training.tasks.classification")
+    monkeypatch.setattr(module, "run_eval", lambda *a, _f=module.run_eval, **k: passes.append(1) or _f(*a, **k))
     smoothed = {**TINY, "lr": 0.05, "label_smoothing": 0.1}
     res = fit("lenet5", digits, "lenet5_mnist", out=run, epochs=2, overrides=smoothed, progress=False)
     assert len(passes) == 2
     cfg = runs.read_config(run)
-    assert cfg["model"] == "lenet5" and cfg["recipe"] == "lenet5_mnist" and cfg["classes"][0] == "bar0"
-    assert cfg["preprocess"]["pad"] == 2 and cfg["versions"]["torch"] == torch.__version__
+    assert cfg["model"] == "lenet5" and cfg["recipe"] == "lenet5_mnist" and cfg["class_names"][0] == "bar0"
+    assert cfg["preprocessing"]["pad"] == 2 and cfg["versions"]["torch"] == torch.__version__
     assert cfg["allocator"] == allocator.loaded_allocator()  # wall times are read beside it
     rows = runs.read_metrics(run)
     assert [r["epoch"] for r in rows] == [1, 2] and {"train_loss", "test_acc", "lr"} <= set(rows[0])
@@ -192,7 +193,7 @@ def test_fit_writes_run_folder_and_artefacts(tmp_path, digits, monkeypatch):
     assert (run / "eval" / "curves.png").stat().st_size > 0
     assert "plotly" in (run / "eval" / "curves.html").read_text()[:20000].lower()
     metrics = json.loads((ev / "metrics.json").read_text())
-    assert set(metrics["per_class_accuracy"]) == set(cfg["classes"])
+    assert set(metrics["per_class_accuracy"]) == set(cfg["class_names"])
     assert abs(metrics["accuracy"] - np.trace(conf) / conf.sum()) < 1e-9
     # the artefacts written from the last epoch's pass are those of the saved checkpoint, loss unsmoothed
     again = evaluate(run, out_dir=tmp_path / "again")

@@ -5,15 +5,17 @@
 >>> evaluate(res.run_dir)["accuracy"]                                  # doctest: +SKIP
 
 Modules: ``data`` (data sets as uint8 tensors, the batch loader, ``pack``), ``recipes`` (every
-recipe, declared once), ``engine`` (the training loop), ``evaluate`` (artefacts), ``embed``
-(features + t-SNE file), ``runs`` (the run folder's files), ``speedrun`` (the CPU speed run),
-``cli`` (``python -m training``). Imports ``zoo``; ``zoo`` never imports ``training``.
+recipe, declared once), ``loop`` (the one training loop) with ``tasks`` (classification,
+segmentation), ``device``, ``optim`` and ``augment``, ``evaluate`` and ``plots`` (artefacts),
+``embed`` (features + t-SNE file), ``runs`` (the run folder's files), ``speedrun`` (the CPU speed
+run), ``cli`` (``python -m training``). Imports ``zoo``; ``zoo`` never imports ``training``.
 """
 
 from training.data import ArrayDataset, DatasetNotFoundError, load_dataset, pack
 from training.embed import Embeddings, embed, read_embeddings
-from training.engine import ConfigError, FitResult, fit
+from training.errors import ConfigError
 from training.evaluate import evaluate, evaluate_ensemble
+from training.loop import FitResult, fit
 from training.recipes import RECIPES, Recipe, get_recipe, list_recipes
 from training.runs import load_run, read_config, read_metrics
 

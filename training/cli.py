@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import zoo
     from training.data import DatasetNotFoundError
-    from training.engine import ConfigError
+    from training.errors import ConfigError
     from training.recipes import UnknownRecipeError
 
     args = build_parser().parse_args(argv)
@@ -191,7 +191,7 @@ def _print_allocator_tip(device: str | None, argv: list[str] | None) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "fit":
-        from training.engine import fit
+        from training.loop import fit
 
         overrides = _overrides(args.set)
         for key in ("batch_size", "lr"):
@@ -211,14 +211,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "eval":
         from training.evaluate import evaluate
-        from training.seg.engine import evaluate_segmentation, is_segmentation_target
 
-        if is_segmentation_target(args.target, args.data):
-            run_eval, tta_flip = evaluate_segmentation, args.tta_flip
-        else:  # without --tta-flip, a classification run keeps its recipe's choice
-            run_eval, tta_flip = evaluate, args.tta_flip or None
-        res = run_eval(args.target, args.data, args.split, data_root=args.data_root, limit=args.limit,
-                       device=args.device, out_dir=args.out, tta_flip=tta_flip)
+        # without --tta-flip, a classification run keeps its recipe's choice (segmentation: off)
+        res = evaluate(args.target, args.data, args.split, data_root=args.data_root, limit=args.limit,
+                       device=args.device, out_dir=args.out, tta_flip=args.tta_flip or None)
         print(json.dumps({k: v for k, v in res.items() if k != "per_class_accuracy"}))
         return 0
     if args.command == "embed":

@@ -119,11 +119,12 @@ def fit_course_ensemble(data: str, out: str | os.PathLike, *, pretrained: str | 
                         seed: int = 0, save_weights: bool = True) -> dict[str, Any]:
     """Fine-tune each member on ``data`` (train split), then evaluate the soft-voting ensemble on its
     test (or val) split; writes ``OUT/ensemble.json`` and, with ``save_weights``, ``OUT/<member>.pt``."""
-    from training.data import Augment, BatchLoader, Preprocess, load_dataset
-    from training.engine import make_optimizer, pick_device
+    from training.data import Augment, BatchLoader, load_dataset
+    from training.device import pick_device
+    from training.optim import make_optimizer
     from training.recipes import Recipe
-    from zoo._registry import IMAGENET_MEAN, IMAGENET_STD
     from zoo.models.ensemble import Ensemble
+    from zoo.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
     chosen = [next((m for m in MEMBERS if m.name == n), None) or _unknown(n) for n in members] if members \
         else list(MEMBERS)
@@ -133,7 +134,7 @@ def fit_course_ensemble(data: str, out: str | os.PathLike, *, pretrained: str | 
     train = load_dataset(data, "train", root=data_root).subset(train_limit, seed)
     test = load_dataset(data, "test", root=data_root).subset(test_limit, seed)
     k = len(train.classes)
-    pre = Preprocess(mean=IMAGENET_MEAN, std=IMAGENET_STD, size=(image_size, image_size))
+    pre = Preprocessing(mean=IMAGENET_MEAN, std=IMAGENET_STD, resize=image_size, crop=(image_size, image_size))
     loader = BatchLoader(train, batch_size, train=True, preprocess=pre, augment=Augment(flip=True), seed=seed,
                          device=dev)
     recipe = Recipe(name="course_ensemble", model="ensemble", data=data, optimizer=optimizer, lr=lr,

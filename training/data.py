@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from training import runs
+from zoo.preprocessing import Preprocessing
 
 NPZ_FORMAT_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -383,35 +384,6 @@ class RandomRotation:
         return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
-@dataclass(frozen=True)
-class Preprocess:
-    """uint8 batch -> float model input: channel match, pad, centre crop to ``crop`` (torchvision's
-    ``CenterCrop``), resize to ``size``, normalise."""
-
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    size: tuple[int, int] | None = None
-    pad: int = 0
-    channels: int | None = None
-    crop: int | None = None
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.float().div_(255)
-        if self.channels and x.shape[1] != self.channels:
-            x = x.expand(-1, self.channels, -1, -1) if x.shape[1] == 1 else x.mean(1, keepdim=True)
-        if self.pad:
-            x = F.pad(x, (self.pad,) * 4)
-        if self.crop:
-            from torchvision.transforms.v2.functional import center_crop
-
-            x = center_crop(x, [self.crop, self.crop])
-        if self.size and tuple(x.shape[-2:]) != tuple(self.size):
-            x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False, antialias=True)
-        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
-        return (x - mean) / std
-
-
 class ShardedBatches:
     """Which images make each batch, for one process of ``world_size``: what both loaders share.
 
@@ -458,7 +430,7 @@ class BatchLoader(ShardedBatches):
     ``(seed, epoch, rank)``, so an epoch replays identically after a resume.
     """
 
-    def __init__(self, data: ArrayDataset, batch_size: int, *, train: bool, preprocess: Preprocess,
+    def __init__(self, data: ArrayDataset, batch_size: int, *, train: bool, preprocess: Preprocessing,
                  augment: Augment | None = None, sample_transform: Callable | None = None,
                  post_transform: Callable | None = None, seed: int = 0,
                  device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1,

@@ -99,8 +99,10 @@ def embed(target: str | os.PathLike, data: str | None = None, split: str = "test
     """
     from training import runs
     from training.data import BatchLoader
-    from training.engine import ConfigError, find_head, pick_device
+    from training.device import pick_device
+    from training.errors import ConfigError
     from training.evaluate import load_model_for_eval, make_preprocess
+    from training.tasks.classification import find_head
 
     path = Path(target)
     if path.is_dir() and data is None:

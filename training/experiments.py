@@ -298,7 +298,7 @@ def batchstat_accuracy(run_dir: Path, data: str, data_root: str | None, limit: i
     is evaluated again.
     """
     from training.data import load_dataset
-    from training.engine import pick_device
+    from training.device import pick_device
     from training.evaluate import make_preprocess
 
     cache, evaluated = run_dir / "eval" / "test" / "batchstat.json", run_dir / "eval" / "test" / "metrics.json"
@@ -340,7 +340,8 @@ def run_experiment(name: str, out: str | os.PathLike | None = None, *, budget_ep
     ``train_limit`` / ``test_limit``: ``None`` for the experiment's default, ``0`` for the whole split.
     ``overrides`` (recipe fields, e.g. ``{"threads": 2}``) apply to every row, after the row's own.
     """
-    from training.engine import ConfigError, fit
+    from training.errors import ConfigError
+    from training.loop import fit
 
     e = get_experiment(name)
     folder = Path(out or DEFAULT_OUT) / e.name
@@ -438,7 +439,7 @@ def plot_train_error(folder: Path, results: list[dict[str, Any]]) -> list[Path]:
     ``train_error.png`` (matplotlib); test error dashed."""
     import matplotlib
 
-    from training.evaluate import save_png_and_html
+    from training.plots import save_png_and_html
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -6,6 +6,7 @@ model card), written by ``zoo.weights.save_weights_folder``: one writer, one rea
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import zoo
 from training import runs
+from zoo.preprocessing import Preprocessing
 from zoo.weights import HUB_ORG, save_weights_folder
 
 DATASET_CARDS = {
@@ -24,14 +26,16 @@ DATASET_CARDS = {
 }
 
 
-def _preprocessing(config: dict[str, Any]) -> dict[str, Any]:
-    spec = zoo.get_spec(config["model"])
-    pre = config.get("preprocess", {})
-    pad = int(pre.get("pad") or 0)
-    h, w = pre.get("size") or spec.input_size[1:]
-    return {"resize": min(h, w) - 2 * pad, "crop": [h - 2 * pad, w - 2 * pad], "pad": pad,
-            "mean": list(pre.get("mean", spec.preprocessing.mean)),
-            "std": list(pre.get("std", spec.preprocessing.std)), "interpolation": "bilinear"}
+def inference_preprocessing(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's preprocessing as a weight needs it for images of any size: a classification run folder of
+    ``config_version`` 1 recorded no crop (its data had the size), so the model's input size, less the
+    padding, is the crop, as the exports of version 1 computed it."""
+    pre = Preprocessing.from_dict(config["preprocessing"])
+    if pre.crop is None and config.get("task", "classification") == "classification":
+        h, w = zoo.get_spec(config["model"]).input_size[1:]
+        crop = (h - 2 * pre.pad, w - 2 * pre.pad)
+        pre = dataclasses.replace(pre, resize=min(crop), crop=crop)
+    return pre.to_dict()
 
 
 def weight_config(run_dir: Path, tag: str, repo_id: str) -> dict[str, Any]:
@@ -48,11 +52,11 @@ def weight_config(run_dir: Path, tag: str, repo_id: str) -> dict[str, Any]:
         "model": config["model"],
         "tag": tag,
         "repo_id": repo_id,
-        "model_kwargs": {**config.get("model_kwargs", {}), "num_classes": len(config["classes"])},
-        "num_classes": len(config["classes"]),
-        "class_names": list(config["classes"]),
+        "model_kwargs": {**config.get("model_kwargs", {}), "num_classes": len(config["class_names"])},
+        "num_classes": len(config["class_names"]),
+        "class_names": list(config["class_names"]),
         "input_size": list(zoo.get_spec(config["model"]).input_size),
-        "preprocessing": _preprocessing(config),
+        "preprocessing": inference_preprocessing(config),
         "dataset": dataset_name(config["data"]),
         "metrics": {f"test_{k}": result[k] for k in metric_keys if k in result},
         "recipe": config["recipe"],

@@ -69,7 +69,7 @@ class Recipe:
     # a recipe shared by several models (the course's settings): its other models, and per-model changes
     models: tuple[str, ...] = ()
     model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # segmentation (task="segmentation" hands `fit` over to training.seg.engine)
+    # segmentation (task="segmentation": training.tasks.segmentation)
     task: str = "classification"  # "classification" or "segmentation"
     crop_size: tuple[int, int] | None = None  # random crop (H, W) after scaling; None: whole images
     scale_range: tuple[float, float] | None = None  # random factor on the shorter side (1.0: the data's size)

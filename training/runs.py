@@ -2,7 +2,8 @@
 
 ```
 RUN_DIR/
-  config.json      model, model_kwargs, recipe (name and fields), data, seed, versions, classes
+  config.json      model, model_kwargs, class_names, preprocessing, recipe (name and fields), data, seed,
+                   versions (the schema of zoo.artifacts, shared with weights folders)
   metrics.jsonl    one JSON object per epoch (epoch, train_loss, train_acc, test_loss, test_acc, lr, time_s, ...)
   checkpoint.pt    the last epoch: model, optimizer, scheduler, ema, epoch, RNG states (weights_only-loadable)
   eval/<split>/    evaluation artefacts (see training.evaluate)
@@ -22,21 +23,24 @@ import numpy as np
 import torch
 from torch import nn
 
+from zoo import artifacts
+from zoo.artifacts import CONFIG, CONFIG_VERSION, METRICS, read_metrics
 from zoo.weights import atomic_write, atomic_write_bytes
 
-CONFIG, METRICS, CHECKPOINT = "config.json", "metrics.jsonl", "checkpoint.pt"
-RUN_FORMAT_VERSION = 1
+CHECKPOINT = "checkpoint.pt"
+__all__ = ["CHECKPOINT", "CONFIG", "METRICS", "read_metrics"]
 
 
 def versions() -> dict[str, str]:
     import torchvision
 
     return {"torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version(),
-            "run_format": str(RUN_FORMAT_VERSION)}
+            "run_format": str(CONFIG_VERSION)}
 
 
 def write_config(run_dir: Path, config: dict[str, Any]) -> None:
-    write_json(Path(run_dir) / CONFIG, {**config, "versions": versions()})
+    """``config.json`` in the schema of :mod:`zoo.artifacts` (``class_names``, ``preprocessing``)."""
+    write_json(Path(run_dir) / CONFIG, {**config, "config_version": CONFIG_VERSION, "versions": versions()})
 
 
 # Artefact writers: each file appears whole or not at all (zoo.weights.atomic_write), so a run folder
@@ -77,22 +81,13 @@ def save_html(fig: Any, path: str | os.PathLike) -> None:
 
 
 def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
-    path = Path(run_dir) / CONFIG
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run folder (no {CONFIG})")
-    return json.loads(path.read_text())
+    """A run folder's ``config.json`` in the current schema (older run folders are migrated as read)."""
+    return artifacts.read_config(run_dir)
 
 
 def append_metrics(run_dir: Path, row: dict[str, Any]) -> None:
     with open(Path(run_dir) / METRICS, "a") as f:
         f.write(json.dumps(row) + "\n")
-
-
-def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    path = Path(run_dir) / METRICS
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def truncate_metrics(run_dir: Path, epochs: int) -> None:

@@ -44,6 +44,7 @@ from training import runs
 from training.allocator import loaded_allocator, print_allocator_tip
 from training.data import load_dataset
 from zoo.models.speedrun import CIFAR10_MEAN, CIFAR10_STD, init_whitening
+from zoo.preprocessing import Preprocessing
 
 # ------------------------------------------------------------------------------ hyperparameters
 # As in airbench, the optimiser's hyperparameters are decoupled: lr and weight decay are per 1024
@@ -221,9 +222,9 @@ def main(hyp: dict | None = None, run_dir: str | Path | None = None, device: str
             "model": "cifar_speedrun", "model_kwargs": {"widths": list(hyp["net"]["widths"])},
             "recipe": "speedrun_cifar10", "schedule": hyp["schedule"], "recipe_fields": hyp, "data": "cifar10",
             "seed": hyp["run"]["seed"],
-            "classes": train.classes, "task": "classification", "device": device,
+            "class_names": train.classes, "task": "classification", "device": device,
             "threads": hyp["run"]["threads"], "allocator": loaded_allocator(),
-            "preprocess": {"mean": CIFAR10_MEAN, "std": CIFAR10_STD, "size": [32, 32], "pad": 0, "channels": 3},
+            "preprocessing": Preprocessing(mean=CIFAR10_MEAN, std=CIFAR10_STD, resize=32, crop=(32, 32)).to_dict(),
         })
 
     opt = hyp["opt"]

@@ -18,28 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, default_preprocessing  # noqa: F401 (re-export)
+
 TASKS = ("classification", "segmentation")
 
-# ImageNet statistics, as used by torchvision's weights.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How an image becomes the model's input tensor.
-
-    ``resize`` is the shorter side in pixels before the centre crop of ``crop`` (H, W), then
-    ``pad`` pixels of zeros on every side (MNIST's 28×28 digits become LeNet-5's 32×32);
-    ``mean``/``std`` are per channel, for pixel values scaled to [0, 1].
-    """
-
-    resize: int
-    crop: tuple[int, int]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    interpolation: str = "bilinear"
-    pad: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,12 +68,7 @@ def register_model(
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    chans, height, width = input_size
-    if mean is None:
-        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if chans == 3 else ((0.5,) * chans, (0.5,) * chans)
-    pre = Preprocessing(
-        resize=resize or height, crop=(height, width), mean=tuple(mean), std=tuple(std or mean)
-    )
+    pre = default_preprocessing(input_size, mean, std, resize)
 
     def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = builder.__name__

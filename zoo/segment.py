@@ -82,11 +82,11 @@ def load_segmenter(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> Segmenter
             model = create_model(config["model"], **config.get("model_kwargs", {}))
             state = torch.load(path / "checkpoint.pt", map_location="cpu", weights_only=True)
             model.load_state_dict(state["ema"] if state.get("ema") else state["model"])
-            pre = config.get("preprocess", {})
-            classes, colours = config.get("classes"), config.get("colours")
+            pre = config.get("preprocessing") or {}
+            classes, colours = config.get("class_names"), config.get("colours")
         else:  # a weights folder
             model = load_folder(path)
-            pre = config.get("preprocessing", {})
+            pre = config.get("preprocessing") or {}
             classes, colours = config.get("class_names"), config.get("colours")
         spec = get_spec(config["model"])
         if spec.task != "segmentation":
@@ -106,7 +106,7 @@ def load_segmenter(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> Segmenter
             raise WeightsNotFoundError(f"{err}. Pass --model a weights folder or a training run folder "
                                        f"(python -m training fit {spec.name} --data camvid)") from None
         config = weight_config(spec.name)
-        pre = config.get("preprocessing", {})
+        pre = config.get("preprocessing") or {}
         mean, std = pre.get("mean", spec.preprocessing.mean), pre.get("std", spec.preprocessing.std)
         classes, colours, source, name = config.get("class_names"), config.get("colours"), spec.name, spec.name
     num_classes = _num_classes(model)

@@ -7,31 +7,15 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from zoo._registry import Preprocessing, get_spec
+from zoo._registry import get_spec
+from zoo.preprocessing import Preprocessing
 from zoo.weights import get_preprocessing
 
 
 def build_transform(pre: Preprocessing, channels: int) -> Callable[..., torch.Tensor]:
-    """uint8 image (H×W×C numpy, PIL or C×H×W tensor) → float32 C×crop_h×crop_w, normalised.
-
-    Resize the shorter side to ``pre.resize`` (antialiased), centre-crop ``pre.crop``, convert to
-    ``channels`` (1 = grayscale), scale to [0, 1], pad ``pre.pad`` black pixels (as the training data was padded) and
-    normalise with ``pre.mean``/``pre.std``.
-    """
-    from torchvision.transforms import InterpolationMode
-    from torchvision.transforms import v2 as T  # imported here: hubconf must stay light
-
-    steps: list[Callable] = [
-        T.ToImage(),
-        T.Resize(pre.resize, interpolation=InterpolationMode(pre.interpolation), antialias=True),
-        T.CenterCrop(pre.crop),
-    ]
-    if channels == 1:
-        steps.append(T.Grayscale(1))
-    if pre.pad:
-        steps.append(T.Pad(pre.pad, fill=0))
-    steps += [T.ToDtype(torch.float32, scale=True), T.Normalize(pre.mean, pre.std)]
-    return T.Compose(steps)
+    """uint8 image (H×W×C numpy, PIL or C×H×W tensor) → float32 C×H×W, normalised: ``pre``'s steps
+    (:class:`zoo.preprocessing.Preprocessing`) for a model with ``channels`` input channels."""
+    return pre.image_transform(channels)
 
 
 def get_transform(name: str) -> Callable[[np.ndarray], torch.Tensor]:

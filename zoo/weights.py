@@ -4,7 +4,8 @@ A published weight is a folder in the layout of huggingface_hub's ``PyTorchModel
 
 - ``model.safetensors``: the state_dict (no pickles; fp16 storage allowed, loaded as fp32);
 - ``config.json``: registry name, tag, constructor arguments, num_classes, class names, input
-  size, preprocessing, metrics, recipe and the weights file's sha256;
+  size, preprocessing, metrics, recipe and the weights file's sha256, in the schema of
+  :mod:`zoo.artifacts` (shared with training run folders);
 - ``README.md``: the model card.
 
 ``pretrained`` is resolved in this order:
@@ -33,14 +34,15 @@ from typing import Any, BinaryIO
 import torch
 from torch import nn
 
-from zoo._registry import ModelSpec, Preprocessing, get_spec, list_models
+from zoo._registry import ModelSpec, get_spec, list_models
+from zoo.artifacts import CONFIG_VERSION, migrate_config
+from zoo.preprocessing import Preprocessing
 
 HUB_ORG = "cvzoo"  # the default Hugging Face organisation, named once
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 SHIPPED_DIR = Path(__file__).parent / "weights"
-CONFIG_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class WeightSpec:
     """One published weight of a registered model, declared once next to its builder.
 
     ``sha256`` is the hash of ``model.safetensors``; ``revision`` pins the Hub commit.
+    ``preprocessing`` and ``class_names`` are what the weight was trained with and predicts; the
+    weights folder's ``config.json`` carries the same values (:func:`declared_config`).
     """
 
     tag: str  # e.g. "mnist", so the weight's id is "<model>.<tag>"
@@ -59,13 +63,40 @@ class WeightSpec:
     revision: str | None = None  # pinned commit on the Hub
     shipped: bool = False  # also inside the package
     license: str = "MIT"
+    preprocessing: Preprocessing | None = None
+    class_names: tuple[str, ...] = ()
     # For weights that come from elsewhere than a weights folder (e.g. a pip package): a function
     # (model, sha256) -> model that loads them, and the config a folder would hold.
     loader: Callable[[nn.Module, str], nn.Module] | None = None
     config: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("loader", "config")}
+        d = {k: v for k, v in asdict(self).items() if k not in ("loader", "config", "preprocessing")}
+        d["preprocessing"] = self.preprocessing.to_dict() if self.preprocessing else None
+        d["class_names"] = list(self.class_names)
+        return d
+
+
+def declared_config(model: str, weight: WeightSpec) -> dict[str, Any]:
+    """The fields of a weights folder's ``config.json`` that its :class:`WeightSpec` declares."""
+    out: dict[str, Any] = {"model": model, "tag": weight.tag, "dataset": weight.dataset, "recipe": weight.recipe,
+                           "metrics": dict(weight.metrics)}
+    if weight.repo_id:
+        out["repo_id"] = weight.repo_id
+    if weight.class_names:
+        out["class_names"] = list(weight.class_names)
+        out["num_classes"] = len(weight.class_names)
+    if weight.preprocessing:
+        out["preprocessing"] = weight.preprocessing.to_dict()
+    return out
+
+
+def write_declared_config(folder: str | Path, model: str, weight: WeightSpec) -> dict[str, Any]:
+    """Rewrite ``folder``'s ``config.json`` in the current schema with ``weight``'s declared fields
+    (the weights file and its sha256 are untouched); returns the config written."""
+    config = {**read_config(folder), **declared_config(model, weight), "config_version": CONFIG_VERSION}
+    atomic_write_bytes(Path(folder) / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
+    return config
 
 
 class WeightsNotFoundError(LookupError):
@@ -145,10 +176,11 @@ def save_weights_folder(model: nn.Module, folder: str | Path, config: dict[str, 
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:
-    """The ``config.json`` of a weights folder, with a clear error when it is missing or broken."""
+    """The ``config.json`` of a weights folder in the current schema (:func:`zoo.artifacts.migrate_config`),
+    with a clear error when it is missing or broken."""
     path = Path(folder) / CONFIG_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return migrate_config(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise WeightsNotFoundError(f"{path} is missing: a weights folder holds {WEIGHTS_FILE}, "
                                    f"{CONFIG_FILE} and {CARD_FILE}") from None
@@ -298,25 +330,26 @@ def weight_config(name: str, pretrained: bool | str = True) -> dict[str, Any]:
     """The ``config.json`` of a model's published weight (resolved as for loading)."""
     spec = get_spec(name)
     weight = find_weight(spec, pretrained)
-    return weight.config if weight.loader is not None else read_config(resolve_folder(spec, weight))
+    if weight.loader is not None:
+        return migrate_config({**weight.config, **declared_config(spec.name, weight)})
+    return read_config(resolve_folder(spec, weight))
 
 
 def get_preprocessing(name: str) -> Preprocessing:
-    """The preprocessing a model's default weight was trained with (the registry's otherwise)."""
+    """The preprocessing a model's default weight was trained with (the registry's otherwise); read from
+    the weight's declaration, so no file is fetched."""
     spec = get_spec(name)
     if not spec.weights:
         return spec.preprocessing
-    pre = weight_config(name).get("preprocessing")
-    if not pre:
-        return spec.preprocessing
-    return Preprocessing(resize=pre["resize"], crop=tuple(pre["crop"]), mean=tuple(pre["mean"]),
-                         std=tuple(pre["std"]), interpolation=pre.get("interpolation", "bilinear"),
-                         pad=pre.get("pad", 0))
+    if spec.weights[0].preprocessing is not None:
+        return spec.weights[0].preprocessing
+    pre = weight_config(name).get("preprocessing")  # an undeclared weight: its folder says
+    return Preprocessing.from_dict(pre) if pre else spec.preprocessing
 
 
 def get_class_names(name: str) -> list[str]:
-    """Class names of a model's default weight, in output order."""
+    """Class names of a model's default weight, in output order (from its declaration)."""
     spec = get_spec(name)
     if not spec.weights:
         raise WeightsNotFoundError(f"{name} has no published weights, so no class names")
-    return list(weight_config(name)["class_names"])
+    return list(spec.weights[0].class_names or weight_config(name)["class_names"])

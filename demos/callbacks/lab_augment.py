@@ -3,9 +3,9 @@
 The recipes are :data:`training.recipes.RECIPES` (the classification ones, course recipes first),
 so a recipe declared later appears by itself. The transforms are the training code's own objects,
 built as ``training`` builds them for a run: the per-image torchvision transforms of
-:func:`training.engine.sample_transform` (colour jitter, rotation), the
-:class:`training.data.Preprocess` that :func:`training.engine.plan_input` plans (scale to [0, 1],
-pad, the course's ``CenterCrop(10)``, resize, normalise), :func:`training.engine.post_transform`
+:func:`training.augment.sample_transform` (colour jitter, rotation), the
+:class:`zoo.preprocessing.Preprocessing` that :func:`training.augment.plan_input` plans (scale to [0, 1],
+pad, the course's ``CenterCrop(10)``, resize, normalise), :func:`training.augment.post_transform`
 (the course's ``RandomRotation((30, 70))`` after normalising, as its ``Compose`` did) and the
 batched :class:`training.data.Augment` (random crop with padding, flip, cutout), applied in that
 order as :class:`training.data.BatchLoader` applies them. Nothing is re-implemented here; the tiles are the
@@ -110,8 +110,8 @@ def recipe_transforms(name: str, shape: tuple[int, int, int], model: str | None 
     ``{"recipe", "sample" (per uint8 image, or None), "preprocess", "post" (per normalised image, or
     None), "augment"}``; ``model`` picks one network of a shared recipe."""
     import zoo
+    from training.augment import plan_input, post_transform, sample_transform
     from training.data import ArrayDataset, Augment
-    from training.engine import plan_input, post_transform, sample_transform
 
     r = _recipe(name, model)
     k = zoo.get_spec(r.model).num_classes
@@ -165,19 +165,19 @@ def tile_grid(tiles: np.ndarray, cols: int = 8, tile: int = TILE, gap: int = 4) 
 
 def transform_code(t: dict[str, Any]) -> str:
     """The transforms as Python: the recipe's fields, the objects built from them, and their source."""
+    from training.augment import post_transform, sample_transform
     from training.data import Augment
-    from training.engine import post_transform, sample_transform
 
     r = t["recipe"]
     fields = {k: getattr(r, k) for k in ("model", "data", "center_crop", "normalize", "crop_pad", "pad_mode", "flip",
                                          "cutout", "rotate", "course_order", "jitter", "input_pad", "input_size")}
     lines = [f"# recipe {r.name!r} (training/recipes.py): " + ", ".join(f"{k}={v!r}" for k, v in fields.items()),
-             "# built as training.engine.fit builds them; applied in this order by training.data.BatchLoader"]
-    lines += [f"sample_transform = {t['sample']!r}  # training.engine.sample_transform(recipe), per uint8 image",
-              f"preprocess = {t['preprocess']!r}  # training.engine.plan_input(...)",
-              f"post_transform = {t['post']!r}  # training.engine.post_transform(recipe), per normalised batch",
+             "# built as training.fit builds them; applied in this order by training.data.BatchLoader"]
+    lines += [f"sample_transform = {t['sample']!r}  # training.augment.sample_transform(recipe), per uint8 image",
+              f"preprocess = {t['preprocess']!r}  # training.augment.plan_input(...)",
+              f"post_transform = {t['post']!r}  # training.augment.post_transform(recipe), per normalised batch",
               f"augment = {t['augment']!r}  # batched, last", "",
-              "# ---- training/engine.py", inspect.getsource(sample_transform), inspect.getsource(post_transform),
+              "# ---- training/augment.py", inspect.getsource(sample_transform), inspect.getsource(post_transform),
               "# ---- training/data.py", *([inspect.getsource(type(t["post"]))] if t["post"] is not None else []),
               inspect.getsource(Augment.__call__)]
     return "\n".join(lines)

@@ -1,3 +1,3 @@
-"""Semantic segmentation on the training engine: data (:mod:`training.seg.data`), metrics
-(:mod:`training.seg.metrics`) and the task, fit and evaluation (:mod:`training.seg.engine`).
+"""Semantic segmentation's data (:mod:`training.seg.data`) and metrics (:mod:`training.seg.metrics`);
+the task itself is :mod:`training.tasks.segmentation`.
 See ``training/SEGMENTATION.md`` for results."""

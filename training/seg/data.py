@@ -26,7 +26,8 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from training.data import DatasetNotFoundError, Preprocess, ShardedBatches, data_root, subset_indices
+from training.data import DatasetNotFoundError, ShardedBatches, data_root, subset_indices
+from zoo.preprocessing import Preprocessing
 
 CAMVID_IGNORE = 11
 KNOWN = ("camvid", "camvid:DIR")
@@ -201,7 +202,7 @@ class SegmentationLoader(ShardedBatches):
     from torch's global RNG, which the engine re-seeds every epoch from ``(seed, epoch)``.
     """
 
-    def __init__(self, data: SegmentationDataset, batch_size: int, *, train: bool, preprocess: Preprocess,
+    def __init__(self, data: SegmentationDataset, batch_size: int, *, train: bool, preprocess: Preprocessing,
                  transform: Callable | None = None, seed: int = 0, device: torch.device | str = "cpu",
                  rank: int = 0, world_size: int = 1, channels_last: bool = False, workers: int = 0) -> None:
         super().__init__(len(data), batch_size, train=train, seed=seed, rank=rank, world_size=world_size,

@@ -13,13 +13,16 @@ import torch
 from torch import nn
 
 from zoo._registry import register_model
+from zoo.classes import CIFAR10_CLASSES
 from zoo.models.resnet import CIFAR_MEAN, CIFAR_STD
+from zoo.preprocessing import Preprocessing
 from zoo.weights import HUB_ORG, WeightSpec
 
 CIFAR10_WEIGHT = WeightSpec(
     tag="cifar10", dataset="cifar10", recipe="cifar_cnn_cifar10", metrics={"test_accuracy": 0.7659},
     sha256="4b4f921a24a3f8c9b5b105c8fda8e5acae4569ab1623e93840387c17011d4d2b",
-    repo_id=f"{HUB_ORG}/cifar_cnn.cifar10", shipped=True,
+    repo_id=f"{HUB_ORG}/cifar_cnn.cifar10", shipped=True, class_names=CIFAR10_CLASSES,
+    preprocessing=Preprocessing(mean=CIFAR_MEAN, std=CIFAR_STD, resize=32, crop=(32, 32)),
 )
 
 

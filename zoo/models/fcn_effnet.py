@@ -34,7 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo._registry import register_model
+from zoo.classes import CAMVID_CLASSES
 from zoo.models.fcn import PAPER, _upsample
+from zoo.preprocessing import Preprocessing
 from zoo.weights import HUB_ORG, WeightSpec
 
 ENCODER = "tf_efficientnet_lite0"
@@ -111,6 +113,7 @@ CAMVID_WEIGHT = WeightSpec(
     sha256="3bf9391b69d5333c75c33ece9f847f6020265432cd7aa971005f8e5febfb90c0",
     repo_id=f"{HUB_ORG}/fcn8s_effnet_lite0.camvid", shipped=True,
     license="CamVid as distributed with SegNet: non-commercial use, with attribution",
+    class_names=CAMVID_CLASSES, preprocessing=Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
 )
 
 

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 from zoo._registry import register_model
+from zoo.classes import MNIST_CLASSES
+from zoo.preprocessing import Preprocessing
 from zoo.weights import HUB_ORG, WeightSpec
 
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
@@ -23,12 +25,14 @@ MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 LENET5_MNIST = WeightSpec(
     tag="mnist", dataset="mnist", recipe="lenet5_mnist", metrics={"test_accuracy": 0.9928},
     sha256="547028ca76a5cb3fd5dc7cbc6a109a43e5251761c477cec358fc0b73a66be576",
-    repo_id=f"{HUB_ORG}/lenet5.mnist", shipped=True,
+    repo_id=f"{HUB_ORG}/lenet5.mnist", shipped=True, class_names=MNIST_CLASSES,
+    preprocessing=Preprocessing(mean=(0.1307,), std=(0.3081,), resize=28, crop=(28, 28), pad=2),
 )
 MNIST_CNN_MNIST = WeightSpec(
     tag="mnist", dataset="mnist", recipe="mnist_cnn_mnist", metrics={"test_accuracy": 0.9949},
     sha256="2314510df9dd8d8bcd7d208017704e1266cd873d07b4b930ce51d3f19775e2b2",
-    repo_id=f"{HUB_ORG}/mnist_cnn.mnist", shipped=True,
+    repo_id=f"{HUB_ORG}/mnist_cnn.mnist", shipped=True, class_names=MNIST_CLASSES,
+    preprocessing=Preprocessing(mean=(0.1307,), std=(0.3081,), resize=28, crop=(28, 28)),
 )
 
 

@@ -23,6 +23,8 @@ import torch
 from torch import nn
 
 from zoo._registry import register_model
+from zoo.classes import CIFAR10_CLASSES
+from zoo.preprocessing import Preprocessing
 from zoo.weights import HUB_ORG, WeightSpec
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -111,7 +113,8 @@ def init_whitening(model: SpeedrunNet, images: torch.Tensor, eps: float = 5e-4) 
 CIFAR10_WEIGHT = WeightSpec(
     tag="cifar10", dataset="cifar10", recipe="speedrun_cifar10", metrics={"test_accuracy": 0.9014},
     sha256="adae47aec4f68312663906c784ccb4ebe6dd7819f6bca230741a71db47902dd9",
-    repo_id=f"{HUB_ORG}/cifar_speedrun.cifar10", shipped=True,
+    repo_id=f"{HUB_ORG}/cifar_speedrun.cifar10", shipped=True, class_names=CIFAR10_CLASSES,
+    preprocessing=Preprocessing(mean=CIFAR10_MEAN, std=CIFAR10_STD, resize=32, crop=(32, 32)),
 )
 
 
