@@ -83,37 +83,51 @@ def resumed_run(run_dir: str | os.PathLike, data_root: str | None, device: str |
 def new_run(model: str | None, data: str | None, recipe: Recipe | str | None, *, out: str | os.PathLike | None,
             epochs: int | None, overrides: dict[str, Any] | None, train_limit: int | None = None,
             test_limit: int | None = None, **fields: Any) -> Run:
-    """A fresh run: the recipe resolved, ``--set`` overrides applied and the model checked."""
-    import zoo
-
+    """A fresh run: the recipe resolved, ``--set`` overrides applied, the model and task checked."""
     r = resolve_recipe(model, data, recipe)
     overrides = dict(overrides or {})
     set_model = overrides.pop("model", None)  # `--set model=NAME` picks one of a shared recipe's models
     if model and set_model and set_model != model:
         raise ConfigError(f"two models given: {model} and --set model={set_model}")
     model, data = model or set_model or r.model, data or r.data
-    try:
-        spec = zoo.get_spec(model)
-    except KeyError as exc:
-        raise ConfigError(str(exc)) from None
-    if model == r.model or model in r.models:
-        r = r.for_model(model)
-    elif recipe is not None and r.model != "*":
-        raise ConfigError(f"recipe {r.name!r} is for {', '.join((r.model, *r.models))}, not {model}; list "
-                          "recipes with `python -m training recipes`")
+    r = recipe_for(r, model, explicit=recipe is not None)
     if overrides or epochs:
         r = r.override(**{**overrides, "epochs": epochs})
     task = r.task if recipe is not None else task_name(model, data)
     if r.task != task:
         r = r.override(task=task)
-    if spec.task != task:
-        raise ConfigError(f"{model} is a {spec.task} model; the {task} recipe {r.name!r} needs a {task} model "
-                          f"({', '.join(zoo.list_models(task=task)) or 'none registered'})")
-    if fields.get("freeze") and task != "classification":
-        raise ConfigError("--freeze-backbone is for classification; set the recipe's `frozen` prefixes instead")
+    check_task(model, r, freeze=fields.get("freeze", False))
     return Run(model=model, data=data, recipe=r, run_dir=new_run_dir(out, model, data),
                train_limit=r.train_limit if train_limit is None else train_limit,
                test_limit=r.test_limit if test_limit is None else test_limit, **fields)
+
+
+def recipe_for(r: Recipe, model: str, explicit: bool) -> Recipe:
+    """``r`` for ``model`` (a shared recipe's own variant); an ``explicit`` recipe for another model is refused."""
+    import zoo
+
+    try:
+        zoo.get_spec(model)
+    except KeyError as exc:
+        raise ConfigError(str(exc)) from None
+    if model == r.model or model in r.models:
+        return r.for_model(model)
+    if explicit and r.model != "*":
+        raise ConfigError(f"recipe {r.name!r} is for {', '.join((r.model, *r.models))}, not {model}; list "
+                          "recipes with `python -m training recipes`")
+    return r
+
+
+def check_task(model: str, r: Recipe, freeze: bool) -> None:
+    """The model must be one of the recipe's task; ``--freeze-backbone`` is for classification."""
+    import zoo
+
+    spec = zoo.get_spec(model)
+    if spec.task != r.task:
+        raise ConfigError(f"{model} is a {spec.task} model; the {r.task} recipe {r.name!r} needs a {r.task} model "
+                          f"({', '.join(zoo.list_models(task=r.task)) or 'none registered'})")
+    if freeze and r.task != "classification":
+        raise ConfigError("--freeze-backbone is for classification; set the recipe's `frozen` prefixes instead")
 
 
 # ----------------------------------------------------------------------------- model and optimiser

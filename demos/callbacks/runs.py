@@ -22,6 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from zoo import artifacts
+from zoo.artifacts import find_runs as find_runs  # the one reader of run folders, for the dashboard
+from zoo.artifacts import read_metrics
+
 HOW_TO_TRAIN = (
     "No training runs found under `{root}`. Make one with, for example:\n\n"
     "```bash\n"
@@ -31,20 +35,6 @@ HOW_TO_TRAIN = (
     "```\n\n"
     "or point the dashboard at another folder (sidebar, or `CVZOO_RUNS=/path`)."
 )
-
-
-def find_runs(root: str | os.PathLike, depth: int = 2) -> list[str]:
-    """Run folders (a ``config.json`` and a ``metrics.jsonl``) under ``root``, up to ``depth`` levels, sorted."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    found = []
-    for level in range(depth + 1):
-        pattern = "/".join(["*"] * level + ["config.json"]) if level else "config.json"
-        for cfg in root.glob(pattern):
-            if (cfg.parent / "metrics.jsonl").is_file():
-                found.append(str(cfg.parent))
-    return sorted(set(found))
 
 
 def find_pb_results(root: str | os.PathLike, depth: int = 3) -> list[str]:
@@ -110,23 +100,12 @@ def label(run: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
 
 
 def read_config(run: str | os.PathLike) -> dict[str, Any]:
+    """A run's ``config.json`` in the current schema; ``{}`` when it cannot be read (the dashboard shows
+    what it can)."""
     try:
-        return json.loads((Path(run) / "config.json").read_text())
-    except (OSError, ValueError):
+        return artifacts.read_config(run)
+    except artifacts.ArtifactError:
         return {}
-
-
-def read_metrics(run: str | os.PathLike) -> list[dict[str, Any]]:
-    """The epochs of ``metrics.jsonl``; an unfinished last line (a run being written) is skipped."""
-    path = Path(run) / "metrics.jsonl"
-    rows = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                continue
-    return rows
 
 
 def eval_splits(run: str | os.PathLike) -> list[str]:
@@ -146,7 +125,7 @@ def read_eval(run: str | os.PathLike, split: str) -> dict[str, Any]:
 
 def class_names_of(run: str | os.PathLike, ev: dict[str, Any] | None = None, k: int | None = None) -> list[str]:
     cfg = read_config(run)
-    names = cfg.get("classes") or list((ev or {}).get("per_class_accuracy", {}))
+    names = cfg.get("class_names") or list((ev or {}).get("per_class_accuracy", {}))
     if k is not None and len(names) != k:
         names = [str(i) for i in range(k)]
     return [str(n) for n in names]
