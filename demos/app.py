@@ -34,6 +34,7 @@ from demos.callbacks import (
     digits,
     edges,
     embeddings,
+    ensemble,
     lab_augment,
     lab_basics,
     lab_network,
@@ -258,11 +259,11 @@ def warm_up(jobs: list[Callable[[], Any]]) -> threading.Thread:
 def build() -> gr.Blocks:
     """Declare the app (no model is loaded until a request needs it)."""
     examples = list(common.example_images())
-    classify_models = common.classify_choices()
+    classify_models = cls.classify_choices()
     mnist = digits.mnist_models()
     seg_models = segment.segmentation_models()
     emb_files = list(embeddings.embedding_files())
-    cifar_models = [m for m in classify_models if m != common.ENSEMBLE and m in common._cifar_members()]
+    cifar_models = ensemble.members()
     all_models = zoo_browser.zoo.list_models()
     net_models = lab_network.network_models()
     net_default = next((m for m in ("efficientnet_lite0", "lenet5") if m in net_models), None) or \

@@ -20,7 +20,7 @@ from PIL import Image
 from torch import nn
 
 import zoo
-from demos.callbacks import classify, common, digits, edges, embeddings, runs, segment, zoo_browser
+from demos.callbacks import classify, common, digits, edges, embeddings, ensemble, runs, segment, zoo_browser
 from demos.callbacks.common import DemoError
 from zoo.classes import CAMVID_CLASSES, CAMVID_COLOURS, CIFAR10_CLASSES
 from zoo.segment import colourise
@@ -171,9 +171,9 @@ def test_classify_real_imagenet_model():
 
 
 def test_classify_several_models_and_ensemble(fake_weights):
-    choices = common.classify_choices()
-    assert "cifar_cnn" in choices and common.ENSEMBLE in choices and "lenet5" not in choices
-    fig, results, _ = classify.classify(_photo(), ["cifar_cnn", "cifar_speedrun", common.ENSEMBLE])
+    choices = classify.classify_choices()
+    assert "cifar_cnn" in choices and ensemble.NAME in choices and "lenet5" not in choices
+    fig, results, _ = classify.classify(_photo(), ["cifar_cnn", "cifar_speedrun", ensemble.NAME])
     assert [r["model"] for r in results] == ["cifar_cnn", "cifar_speedrun", "ensemble"]
     for r in results:
         probs = [p for _, p in r["top"]]
