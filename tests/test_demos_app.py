@@ -58,7 +58,7 @@ def test_exit_while_warming_up_is_clean():
     import subprocess
     import sys
 
-    code = ("import torch\nfrom demos.app import warm_up\n"
+    code = ("import torch\nfrom demos.warm_up import warm_up\n"
             "def job():\n    for _ in range(400):\n        torch.randn(200, 200) @ torch.randn(200, 200)\n"
             "warm_up([job, lambda: print('second job ran')])\n")
     root = Path(__file__).resolve().parents[1]
@@ -166,7 +166,7 @@ def test_cached_output_images_are_written_atomically(tmp_path):
     """A second identical output must not truncate the copy a client may be downloading."""
     from gradio import processing_utils as pu
 
-    from demos.app import atomic_image_cache
+    from demos.gradio_patch import atomic_image_cache
 
     atomic_image_cache()
     img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))

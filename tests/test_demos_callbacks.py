@@ -20,9 +20,10 @@ from PIL import Image
 from torch import nn
 
 import zoo
-from demos.callbacks import classify, common, digits, edges, embeddings, runs, segment, zoo_browser
+from demos.callbacks import classify, common, digits, edges, embeddings, ensemble, runs, segment, zoo_browser
 from demos.callbacks.common import DemoError
-from zoo.classes import CAMVID_CLASSES, CIFAR10_CLASSES
+from zoo.classes import CAMVID_CLASSES, CAMVID_COLOURS, CIFAR10_CLASSES
+from zoo.segment import colourise
 
 
 def _photo() -> np.ndarray:
@@ -170,9 +171,9 @@ def test_classify_real_imagenet_model():
 
 
 def test_classify_several_models_and_ensemble(fake_weights):
-    choices = common.classify_choices()
-    assert "cifar_cnn" in choices and common.ENSEMBLE in choices and "lenet5" not in choices
-    fig, results, _ = classify.classify(_photo(), ["cifar_cnn", "cifar_speedrun", common.ENSEMBLE])
+    choices = classify.classify_choices()
+    assert "cifar_cnn" in choices and ensemble.NAME in choices and "lenet5" not in choices
+    fig, results, _ = classify.classify(_photo(), ["cifar_cnn", "cifar_speedrun", ensemble.NAME])
     assert [r["model"] for r in results] == ["cifar_cnn", "cifar_speedrun", "ensemble"]
     for r in results:
         probs = [p for _, p in r["top"]]
@@ -288,8 +289,7 @@ def test_segment_overlay_legend_shares(fake_weights):
     assert abs(sum(fig.data[0].x) - 100) < 1e-6
     assert np.array_equal(segment.redraw(state, 0.0), state["image"])
     full = segment.redraw(state, 1.0)
-    colours = segment.palette(CAMVID_CLASSES)
-    assert np.array_equal(full, colours[state["mask"]])
+    assert np.array_equal(full, colourise(state["mask"], CAMVID_COLOURS))
     assert "ms" in text
     with pytest.raises(DemoError, match="no trained weights"):
         segment.segment(_photo(), "fcn32s")

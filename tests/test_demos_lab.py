@@ -315,9 +315,9 @@ def test_ensemble_members_beside_the_zoo_ensemble():
 
 @pytest.mark.usefixtures("fake_weights")
 def test_ensemble_needs_two_members(monkeypatch):
-    from demos.callbacks import common
+    from demos.callbacks import ensemble
 
-    monkeypatch.setattr(common, "_cifar_members", lambda: ["cifar_speedrun"])
+    monkeypatch.setattr(ensemble, "members", lambda: ["cifar_speedrun"])
     with pytest.raises(DemoError, match=r"at least two .* there is 1 \(cifar_speedrun\)"):
         classify.ensemble_members(_photo())
 

@@ -13,15 +13,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from demos.callbacks.common import (
-    DemoError,
-    class_names,
-    classify_choices,
-    get_model,
-    get_transform,
-    is_probability_model,
-    read_image,
-)
+from demos.callbacks import ensemble
+from demos.callbacks.common import DemoError, classifier, pretrained_models, read_image
+
+
+def classify_choices() -> list[str]:
+    """Models the Classify tab offers: 3-channel classifiers with weights, plus the ensemble of the
+    CIFAR-10 ones when there are at least two (or when ``ensemble`` has weights of its own)."""
+    names = pretrained_models("classification", 3)
+    if ensemble.NAME not in names and ensemble.is_offered():
+        names.append(ensemble.NAME)
+    return names
 
 
 def predict(image: np.ndarray, name: str, top_k: int = 5) -> dict[str, Any]:
@@ -29,13 +31,12 @@ def predict(image: np.ndarray, name: str, top_k: int = 5) -> dict[str, Any]:
 
     ``latency_ms`` covers the transform and the forward pass (batch 1, CPU, no grad).
     """
-    model = get_model(name)
-    names = class_names(name)
+    model, transform, names = ensemble.classifier() if name == ensemble.NAME else classifier(name)
     t0 = time.perf_counter()
-    x = get_transform(name)(image).unsqueeze(0)
+    x = transform(image).unsqueeze(0)
     with torch.inference_mode():
         out = model(x).float()
-    probs = out if is_probability_model(model) else out.softmax(1)
+    probs = out if ensemble.outputs_probabilities(model) else out.softmax(1)
     latency = (time.perf_counter() - t0) * 1000
     p, idx = probs[0].topk(min(top_k, probs.shape[1]))
     top = [(names[i] if i < len(names) else str(i), float(v)) for v, i in zip(p.tolist(), idx.tolist(), strict=True)]
@@ -86,44 +87,25 @@ def ensemble_members(image: Any, top_k: int = 3) -> tuple[Any, list[dict[str, An
     """The lab's ensemble view: each member's top-``k`` beside the ensemble's, for one image.
 
     The ensemble is the zoo's :class:`zoo.models.ensemble.Ensemble` over the CIFAR-10 classifiers
-    with weights (the Classify tab's ``ensemble``): the members' probabilities come from its
-    ``member_probabilities`` and the average from its ``forward`` (equal weights), on the
-    ensemble's input transform (32x32, CIFAR-10 mean/std). Returns ``(plotly figure, results,
-    markdown)``; ``results`` holds one entry a member then the ensemble, with all 10
-    probabilities under ``"probs"``.
+    with weights (the Classify tab's ``ensemble``; :func:`demos.callbacks.ensemble.vote`): the
+    members' probabilities come from its ``member_probabilities`` and the average from its
+    ``forward`` (equal weights), on the ensemble's input transform (32x32, CIFAR-10 mean/std).
+    Returns ``(plotly figure, results, markdown)``; ``results`` holds one entry a member then the
+    ensemble, with all 10 probabilities under ``"probs"``.
     """
-    from demos.callbacks.common import ENSEMBLE, _cifar_members
-
     notes: list[str] = []
     rgb = read_image(image, notes)
-    members = _cifar_members()
-    if len(members) < 2:
-        raise DemoError("The ensemble needs at least two trained CIFAR-10 models; there "
-                        f"{'is' if len(members) == 1 else 'are'} {len(members)}"
-                        f"{' (' + ', '.join(members) + ')' if members else ''}. Train more with "
-                        "`python -m training fit cifar_cnn --data cifar10`.")
-    model = get_model(ENSEMBLE)
-    if not is_probability_model(model):  # published ensemble weights of another kind
-        raise DemoError("The ensemble model does not output probabilities.")
-    names = class_names(ENSEMBLE)
-    t0 = time.perf_counter()
-    x = get_transform(ENSEMBLE)(rgb).unsqueeze(0)
-    with torch.inference_mode():
-        per_member = model.member_probabilities(x)[:, 0].float()
-        average = model(x)[0].float()
-    latency = (time.perf_counter() - t0) * 1000
-    n = len(model.members)
-    labels = members if len(members) == n else [f"member {i + 1}" for i in range(n)]
+    v = ensemble.vote(rgb)
 
     def entry(label: str, probs: torch.Tensor) -> dict[str, Any]:
         p, idx = probs.topk(min(top_k, probs.numel()))
-        return {"model": label, "latency_ms": round(latency, 1), "probs": [round(float(v), 6) for v in probs],
-                "top": [(names[i], float(v)) for v, i in zip(p.tolist(), idx.tolist(), strict=True)]}
+        return {"model": label, "latency_ms": round(v.latency_ms, 1), "probs": [round(float(x), 6) for x in probs],
+                "top": [(v.names[i], float(x)) for x, i in zip(p.tolist(), idx.tolist(), strict=True)]}
 
-    results = [entry(lab, pr) for lab, pr in zip(labels, per_member, strict=True)]
-    results.append(entry(f"ensemble ({len(labels)} members, average)", average))
+    results = [entry(label, probs) for label, probs in zip(v.labels, v.members, strict=True)]
+    results.append(entry(f"ensemble ({len(v.labels)} members, average)", v.average))
     h, w = rgb.shape[:2]
-    lines = [f"Image {w}x{h}, seen at 32x32 by every member; all together {latency:.0f} ms."
+    lines = [f"Image {w}x{h}, seen at 32x32 by every member; all together {v.latency_ms:.0f} ms."
              + (f" Note: {'; '.join(notes)}." if notes else "")]
     lines += [f"- **{r['model']}**: {r['top'][0][0]} ({100 * r['top'][0][1]:.1f}%)" for r in results]
     agree = len({r["top"][0][0] for r in results[:-1]}) == 1

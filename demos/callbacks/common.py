@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -30,7 +30,6 @@ REPO = Path(__file__).resolve().parents[2]
 # Explicit limits (the Gradio app passes the byte limit to `max_file_size`).
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 20 MB per upload
 MAX_IMAGE_PIXELS = 40_000_000  # 40 megapixels, checked from the header before decoding
-ENSEMBLE = "ensemble"
 
 
 class DemoError(ValueError):
@@ -66,8 +65,17 @@ def read_image(source: Any, notes: list[str] | None = None) -> np.ndarray:
 # Models
 # --------------------------------------------------------------------------------------------
 
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # re-entrant: a model built from other cached models may load them first
 _MODELS: dict[str, nn.Module] = {}
+
+
+class Classifier(NamedTuple):
+    """What classifying with one model needs: the model (eval mode), its input transform (``(H, W, 3)``
+    uint8 -> ``(C, h, w)`` float tensor) and its class names in output order."""
+
+    model: nn.Module
+    transform: Callable[[np.ndarray], torch.Tensor]
+    names: tuple[str, ...]
 
 
 def pretrained_models(task: str, channels: int | None = None) -> list[str]:
@@ -78,74 +86,45 @@ def pretrained_models(task: str, channels: int | None = None) -> list[str]:
     return names
 
 
-def _cifar_members() -> list[str]:
-    return [n for n in pretrained_models("classification", 3)
-            if n != ENSEMBLE and zoo.get_spec(n).num_classes == 10 and zoo.get_spec(n).input_size[1] == 32]
-
-
-def classify_choices() -> list[str]:
-    """Models the Classify tab offers: 3-channel classifiers with weights, plus the ensemble of the
-    CIFAR-10 ones when there are at least two (or when ``ensemble`` has weights of its own)."""
-    names = pretrained_models("classification", 3)
-    if ENSEMBLE not in names and len(_cifar_members()) >= 2:
-        names.append(ENSEMBLE)
-    return names
-
-
-def _build(name: str) -> nn.Module:
-    if name == ENSEMBLE and ENSEMBLE not in zoo.list_models(pretrained=True):
-        from zoo.models.ensemble import Ensemble
-
-        members = _cifar_members()
-        if len(members) < 2:
-            raise DemoError("The ensemble needs at least two trained CIFAR-10 models; there are "
-                            f"{len(members)}. Train some with `python -m training fit`.")
-        return Ensemble([get_model(m) for m in members])
+def load_published(name: str) -> nn.Module:
+    """Model ``name`` with its published weights; a ``DemoError`` saying why when they cannot be loaded."""
     try:
         return zoo.create_model(name, pretrained=True)
     except (LookupError, ValueError, ImportError) as exc:
         raise DemoError(f"Cannot load {name}'s weights: {exc}") from None
 
 
-def get_model(name: str) -> nn.Module:
-    """The model with its published weights, in eval mode, loaded once per process."""
+def get_model(name: str, build: Callable[[], nn.Module] | None = None) -> nn.Module:
+    """The model called ``name`` in eval mode with frozen weights, made once per process: by ``build()``
+    when given (a model the demos assemble, such as the ensemble), else from its published weights."""
     model = _MODELS.get(name)
     if model is None:
         with _LOCK:
             model = _MODELS.get(name)
             if model is None:
-                model = _build(name).eval()
+                model = (build() if build is not None else load_published(name)).eval()
                 for p in model.parameters():
                     p.requires_grad_(False)
                 _MODELS[name] = model
     return model
 
 
-def is_probability_model(model: nn.Module) -> bool:
-    """True for models whose output is already probabilities (the soft-voting ensemble)."""
-    from zoo.models.ensemble import Ensemble
-
-    return isinstance(model, Ensemble)
-
-
 @lru_cache(maxsize=64)
 def get_transform(name: str) -> Callable[[np.ndarray], torch.Tensor]:
-    """The weight's own input transform (``zoo.get_transform``); the ensemble uses its first member's."""
-    if name == ENSEMBLE and ENSEMBLE not in zoo.list_models(pretrained=True):
-        members = _cifar_members()
-        if not members:
-            raise DemoError("No trained CIFAR-10 model for the ensemble.")
-        return zoo.get_transform(members[0])
+    """The weight's own input transform (``zoo.get_transform``)."""
     return zoo.get_transform(name)
 
 
 @lru_cache(maxsize=64)
 def class_names(name: str) -> tuple[str, ...]:
-    if name == ENSEMBLE and ENSEMBLE not in zoo.list_models(pretrained=True):
-        members = _cifar_members()
-        return tuple(zoo.get_class_names(members[0])) if members else ()
+    """The weight's class names in output order (``0``, ``1``, ... when it has none)."""
     names = tuple(zoo.get_class_names(name))
     return names or tuple(str(i) for i in range(zoo.get_spec(name).num_classes))
+
+
+def classifier(name: str) -> Classifier:
+    """Model ``name`` with its published weights, transform and class names."""
+    return Classifier(get_model(name), get_transform(name), class_names(name))
 
 
 def clear_model_cache() -> None:

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 import zoo
-from demos.callbacks import zoo_browser
+from demos.callbacks import ensemble, zoo_browser
 from demos.callbacks.common import DemoError, class_names, fit_size, get_model, get_transform, read_image
 from demos.callbacks.digits import feature_grid
 
@@ -51,7 +51,7 @@ _COPIES: dict[str, tuple[nn.Module, nn.Module]] = {}  # name -> (the shared mode
 def network_models() -> list[str]:
     """Zoo models with published weights (classification and segmentation)."""
     return [n for n in zoo.list_models(pretrained=True) if zoo.get_spec(n).task in ("classification", "segmentation")
-            and n != "ensemble"]
+            and n != ensemble.NAME]
 
 
 def _check(name: str | None) -> str:

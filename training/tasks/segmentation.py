@@ -34,6 +34,7 @@ from training.seg.data import (
 from training.seg.metrics import SegmentationMeter, plot_iou
 from training.tasks.base import Prepared, Run, register_task
 from zoo.preprocessing import Preprocessing
+from zoo.segment import colourise
 from zoo.weights import atomic_write
 
 # SegNet's median-frequency class weights for CamVid ids 0..10 (from its training prototxts).
@@ -197,12 +198,6 @@ def save_mask_png(mask: torch.Tensor | np.ndarray, colours: Sequence[tuple[int, 
     palette = [c for rgb in colours for c in rgb]
     im.putpalette(palette + [0] * (768 - len(palette)))
     atomic_write(path, lambda f: im.save(f, format="PNG"))
-
-
-def colourise(mask: np.ndarray, colours: Sequence[tuple[int, int, int]]) -> np.ndarray:
-    lut = np.zeros((256, 3), dtype=np.uint8)
-    lut[: len(colours)] = np.asarray(colours, dtype=np.uint8)
-    return lut[np.asarray(mask, dtype=np.uint8)]
 
 
 def stage_epochs(r: Recipe) -> list[int]:
