@@ -329,6 +329,16 @@ def test_recipes_are_consistent():
         Recipe(name="x", model="lenet5", data="mnist").override(nope=1)
 
 
+def test_recipes_of_renamed_models_keep_their_former_names():
+    from training.recipes import RECIPE_ALIASES, default_recipe
+
+    assert RECIPE_ALIASES["resnext_cifar_cifar10_gpu"] == "resnext29_8x16d_cifar10_gpu"
+    with pytest.warns(FutureWarning, match="'densenet_cifar_cifar10_cpu' is deprecated"):
+        r = get_recipe("densenet_cifar_cifar10_cpu")
+    assert r.name == "densenet_bc100_k12_cifar10_cpu" and r.for_model("densenet_cifar").model == "densenet_bc100_k12"
+    assert default_recipe("resnext_cifar", "cifar10").name == "resnext29_8x16d_cifar10_cpu"
+
+
 def test_gpu_script_and_readmes_name_existing_recipes():
     """Every `fit MODEL --recipe R` in the GPU script and the READMEs resolves (a recipe once went missing)."""
     root = Path(__file__).resolve().parents[1]
