@@ -19,12 +19,12 @@ from PIL import Image
 
 import zoo
 from training import runs
-from training.data import data_root
 from training.engine import fit
 from training.seg.data import MaskError, SegmentationDataset, apply_paired, load_segmentation, paired_transform
 from training.seg.engine import SEGNET_CAMVID_WEIGHTS, class_weights, evaluate_segmentation, seg_lr_factor
 from training.seg.metrics import SegmentationMeter, confusion_matrix, miou, scores
 from zoo.classes import CAMVID_CLASSES, CAMVID_COLOURS
+from zoo.paths import data_root
 
 CAMVID = data_root() / "camvid"
 HAVE_CAMVID = (CAMVID / "train.txt").is_file()

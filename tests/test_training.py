@@ -24,7 +24,6 @@ from training.data import (
     ArrayDataset,
     Augment,
     DatasetNotFoundError,
-    data_root,
     load_dataset,
     pack,
 )
@@ -32,6 +31,7 @@ from training.embed import embed, read_embeddings
 from training.engine import ConfigError, fit
 from training.evaluate import evaluate
 from training.recipes import RECIPES, Recipe, get_recipe
+from zoo.paths import data_root
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = data_root()

@@ -220,3 +220,17 @@ def test_a_new_module_in_zoo_models_registers_itself(tmp_path, monkeypatch):
         assert zoo.create_model("tiny_net_for_test")(torch.zeros(3, 1, 8, 8)).shape == (3, 2)
     finally:
         sys.modules.pop("zoo.models.tiny_net_for_test", None)
+
+
+def test_paths_read_the_environment_at_call_time(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from zoo.paths import REPO_ROOT, data_root, runs_root
+
+    monkeypatch.setenv("CVZOO_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("CVZOO_RUNS", str(tmp_path / "runs"))
+    assert (data_root(), runs_root()) == (tmp_path / "data", tmp_path / "runs")
+    assert data_root(tmp_path / "given") == tmp_path / "given"
+    monkeypatch.delenv("CVZOO_DATA")
+    monkeypatch.delenv("CVZOO_RUNS")
+    assert (data_root(), runs_root()) == ((REPO_ROOT.parent / "shared" / "data").resolve(), Path("runs"))

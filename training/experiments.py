@@ -79,9 +79,9 @@ import numpy as np
 import torch
 
 from training import runs
+from zoo.paths import runs_root
 from zoo.weights import atomic_write
 
-DEFAULT_OUT = Path(os.environ.get("CVZOO_RUNS", "runs")) / "experiments"
 
 @dataclass(frozen=True)
 class Row:
@@ -343,7 +343,7 @@ def run_experiment(name: str, out: str | os.PathLike | None = None, *, budget_ep
     from training.engine import ConfigError, fit
 
     e = get_experiment(name)
-    folder = Path(out or DEFAULT_OUT) / e.name
+    folder = Path(out or runs_root() / "experiments") / e.name
     epochs = budget_epochs or e.epochs
     train_limit = (e.train_limit if train_limit is None else train_limit) or None
     test_limit = (e.test_limit if test_limit is None else test_limit) or None
