@@ -43,7 +43,6 @@ PENDING = {
     "training/seg/engine.py:fit_segmentation",  # the same rewrite, segmentation
     "demos/app.py:build",  # the demos rewrite
     "training/cli.py:_run",  # (this branch, next commits)
-    "training/experiments.py:run_experiment",
     "training/speedrun.py:main",
 }
 
