@@ -1,5 +1,5 @@
 # cvzoo: the two commands of the README.
-#   make test   create .venv if missing, install everything, run the whole suite
+#   make test   create .venv if missing, install everything, run the static checks and the whole suite
 #   make demo   the same set-up, then serve the Gradio app on 127.0.0.1:7860
 PYTHON ?= python3
 VENV := .venv
@@ -18,12 +18,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
-	$(VENV)/bin/ruff check .
+test: lint
 	$(PY) -m pytest
 
+# Static checks (the first part of `make test`): style, the package layering (import-linter contracts in
+# pyproject.toml) and the declared dependencies (deptry). Complexity and per-extra dependencies are
+# checked by tests/test_architecture.py.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/deptry .
 
 demo: $(STAMP)
 	GRADIO_ANALYTICS_ENABLED=False $(PY) -m demos.app

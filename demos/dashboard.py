@@ -25,7 +25,8 @@ if __package__ in (None, ""):  # `streamlit run demos/dashboard.py` runs this fi
 from demos.callbacks import embeddings as emb_cb
 from demos.callbacks import runs as runs_cb
 from demos.callbacks import zoo_browser
-from demos.callbacks.common import DemoError, runs_root
+from demos.callbacks.common import DemoError
+from zoo.paths import runs_root
 
 
 def _stamp(path: str) -> float:

@@ -31,7 +31,10 @@ PRESET_HELP = "pb-lite settings: 'default' (the assignment's formula) or 'bsds' 
 
 
 def default_data_root() -> Path | None:
-    """``$CVZOO_DATA`` if set, else ``<repo root>/../shared/data`` when that folder exists, else None."""
+    """``$CVZOO_DATA`` if set, else ``<repo root>/../shared/data`` when that folder exists, else None.
+
+    The rule of ``zoo.paths.data_root``, repeated because pblite imports nothing of cvzoo's other packages.
+    """
     env = os.environ.get("CVZOO_DATA")
     if env:
         return Path(env)

@@ -37,11 +37,11 @@ JOBS="resnet18_cifar resnet18_cifar resnet18_cifar_cifar10_gpu $CIFAR
 course_resnet18_32 course_resnet18_32 course_cifar10_gpu $CIFAR
 cifar_cnn cifar_cnn cifar_cnn_cifar10_gpu $CIFAR
 course_resnext course_resnext course_cifar10_gpu $CIFAR
-resnext_cifar resnext_cifar resnext_cifar_cifar10_gpu $CIFAR
+resnext29_8x16d resnext29_8x16d resnext29_8x16d_cifar10_gpu $CIFAR
 resnet34_cifar resnet34_cifar resnet34_cifar_cifar10_gpu $CIFAR
 alexnet_mnist alexnet alexnet_mnist mnist
 course_resnet34_32 course_resnet34_32 course_cifar10_gpu $CIFAR
-densenet_cifar densenet_cifar densenet_cifar_cifar10_gpu $CIFAR"
+densenet_bc100_k12 densenet_bc100_k12 densenet_bc100_k12_cifar10_gpu $CIFAR"
 if [ -n "${GPU_JOBS:-}" ]; then
   JOBS=$(for j in $GPU_JOBS; do echo "$JOBS" | awk -v n="$j" '$1 == n'; done)
 fi

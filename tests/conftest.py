@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from zoo.paths import data_root as _data_root
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("CVZOO_DATA", ROOT.parent / "shared" / "data"))
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -15,6 +16,7 @@ def _threads():
 
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    if not DATA.is_dir():
-        pytest.skip(f"data set folder {DATA} is absent (set CVZOO_DATA to run data tests)")
-    return DATA
+    root = _data_root()
+    if not root.is_dir():
+        pytest.skip(f"data set folder {root} is absent (set CVZOO_DATA to run data tests)")
+    return root

@@ -1,6 +1,9 @@
+import ast
+import importlib.util
 import shutil
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -22,14 +25,31 @@ def hub_cache(tmp_path_factory):
     torch.hub.set_dir(old)
 
 
+HUB_NAMES = sorted([*zoo.list_models(), *zoo.list_aliases()])
+
+
+def test_hubconf_names_every_model_explicitly():
+    """hubconf.py holds one `name = _entrypoint("name")` line per registered name and former name."""
+    tree = ast.parse((ROOT / "hubconf.py").read_text())
+    lines = {node.targets[0].id: node.value.args[0].value for node in tree.body
+             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+             and getattr(node.value.func, "id", None) == "_entrypoint"}
+    assert all(target == arg for target, arg in lines.items())
+    missing = [f'{n} = _entrypoint("{n}")' for n in HUB_NAMES if n not in lines]
+    assert missing == [], "add these lines to hubconf.py"
+    assert sorted(lines) == HUB_NAMES
+
+
 def test_hub_list_shows_every_registered_model(hub_cache):
     entries = torch.hub.list(hub_cache, skip_validation=True, trust_repo=True)
-    assert sorted(entries) == zoo.list_models()
+    assert sorted(entries) == HUB_NAMES
 
 
 def test_hub_help_gives_docstrings(hub_cache):
     doc = torch.hub.help(hub_cache, "fcn8s", skip_validation=True, trust_repo=True)
-    assert "FCN-8s" in doc and "num_classes" in doc
+    assert "FCN-8s" in doc and "num_classes" in doc and "zoo.models.fcn" in doc
+    doc = torch.hub.help(hub_cache, "resnext_cifar", skip_validation=True, trust_repo=True)
+    assert doc.startswith("Former name of resnext29_8x16d")
 
 
 def test_hub_load_from_cache(hub_cache):
@@ -37,11 +57,21 @@ def test_hub_load_from_cache(hub_cache):
     assert model(torch.randn(1, 1, 32, 32)).shape == (1, 10)
 
 
-@pytest.mark.parametrize("name", zoo.list_models())
+@pytest.mark.parametrize("name", HUB_NAMES)
 def test_hub_load_local_every_entrypoint(name):
-    with torch.device("meta"):  # building is what is tested here; the forward pass is in test_zoo
+    former = name in zoo.list_aliases()
+    with torch.device("meta"), warnings.catch_warnings(record=True) as caught:  # the forward pass is in test_zoo
+        warnings.simplefilter("always")
         model = torch.hub.load(str(ROOT), name, source="local")
     assert isinstance(model, torch.nn.Module)
+    assert any(f"{name!r} is deprecated" in str(w.message) for w in caught) == former
+
+
+def test_hub_dependencies_are_importable():
+    import hubconf
+
+    assert {"torch", "timm"} <= set(hubconf.dependencies)
+    assert [m for m in hubconf.dependencies if importlib.util.find_spec(m) is None] == []
 
 
 def test_hub_load_local_fcn8s_with_classes():

@@ -19,7 +19,6 @@ from PIL import Image
 
 import zoo
 from training import runs
-from training.data import data_root
 from training.evaluate import evaluate
 from training.loop import fit
 from training.optim import lr_factor
@@ -27,6 +26,7 @@ from training.seg.data import MaskError, SegmentationDataset, apply_paired, load
 from training.seg.metrics import SegmentationMeter, confusion_matrix, miou, scores
 from training.tasks.segmentation import SEGNET_CAMVID_WEIGHTS, class_weights
 from zoo.classes import CAMVID_CLASSES, CAMVID_COLOURS
+from zoo.paths import data_root
 
 CAMVID = data_root() / "camvid"
 HAVE_CAMVID = (CAMVID / "train.txt").is_file()

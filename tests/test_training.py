@@ -24,7 +24,6 @@ from training.data import (
     ArrayDataset,
     Augment,
     DatasetNotFoundError,
-    data_root,
     load_dataset,
     pack,
 )
@@ -33,6 +32,7 @@ from training.errors import ConfigError
 from training.evaluate import evaluate
 from training.loop import fit
 from training.recipes import RECIPES, Recipe, get_recipe
+from zoo.paths import data_root
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = data_root()
@@ -328,6 +328,16 @@ def test_recipes_are_consistent():
     assert get_recipe("lenet5_mnist").target == 99.0
     with pytest.raises(ValueError, match="unknown recipe field"):
         Recipe(name="x", model="lenet5", data="mnist").override(nope=1)
+
+
+def test_recipes_of_renamed_models_keep_their_former_names():
+    from training.recipes import RECIPE_ALIASES, default_recipe
+
+    assert RECIPE_ALIASES["resnext_cifar_cifar10_gpu"] == "resnext29_8x16d_cifar10_gpu"
+    with pytest.warns(FutureWarning, match="'densenet_cifar_cifar10_cpu' is deprecated"):
+        r = get_recipe("densenet_cifar_cifar10_cpu")
+    assert r.name == "densenet_bc100_k12_cifar10_cpu" and r.for_model("densenet_cifar").model == "densenet_bc100_k12"
+    assert default_recipe("resnext_cifar", "cifar10").name == "resnext29_8x16d_cifar10_cpu"
 
 
 def test_gpu_script_and_readmes_name_existing_recipes():

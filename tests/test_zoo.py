@@ -10,7 +10,7 @@ REQUIRED = [
     "lenet5", "mnist_cnn", "alexnet", "alexnet_2012", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn",
     "vgg13_bn", "vgg16_bn", "vgg19_bn", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
     "resnext50_32x4d", "resnext101_32x8d", "densenet121", "densenet161", "densenet169", "googlenet",
-    "cifar_cnn", "resnet18_cifar", "resnet34_cifar", "densenet_cifar", "resnext_cifar", "fcn32s",
+    "cifar_cnn", "resnet18_cifar", "resnet34_cifar", "densenet_bc100_k12", "resnext29_8x16d", "fcn32s",
     "fcn16s", "fcn8s", "ensemble",
 ]
 
@@ -150,3 +150,87 @@ def test_model_info_fields():
     assert info["task"] == "classification" and info["input_size"] == (3, 32, 32)
     assert info["family"] == "resnet" and "He et al." in info["paper"]
     assert info["preprocessing"]["crop"] == (32, 32) and len(info["preprocessing"]["mean"]) == 3
+
+
+RENAMED = [("resnext_cifar", "resnext29_8x16d"), ("densenet_cifar", "densenet_bc100_k12")]
+
+
+@pytest.mark.parametrize(("old", "new"), RENAMED)
+def test_former_names_still_load_with_a_warning(old, new):
+    assert zoo.list_aliases()[old] == new and old not in zoo.list_models()
+    with pytest.warns(FutureWarning, match=f"{old!r} is deprecated.*{new!r}") as record:
+        spec = zoo.get_spec(old)
+    assert spec.name == new and record[0].filename == __file__  # the warning names the caller's line
+    with pytest.warns(FutureWarning, match=new):
+        model = zoo.create_model(old, num_classes=3)
+    shapes = {k: v.shape for k, v in zoo.create_model(new, num_classes=3).state_dict().items()}
+    assert {k: v.shape for k, v in model.state_dict().items()} == shapes
+    assert zoo.canonical_name(old) == new and zoo.canonical_name(new) == new
+
+
+def test_renamed_models_are_what_their_names_say():
+    resnext = zoo.create_model("resnext29_8x16d")
+    convs = [m for n, m in resnext.named_modules() if isinstance(m, torch.nn.Conv2d) and "downsample" not in n]
+    assert len(convs) + 1 == 29  # 3 stages x 3 bottlenecks x 3 convs + stem, + the classifier
+    assert [(s[0].conv2.groups, s[0].conv2.in_channels // s[0].conv2.groups) for s in
+            (resnext.layer1, resnext.layer2, resnext.layer3)] == [(8, 16), (8, 32), (8, 64)]  # 8x16d, doubling
+    densenet = zoo.create_model("densenet_bc100_k12")
+    convs = [m for m in densenet.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) + 1 == 100 and {c.out_channels for c in convs if c.kernel_size == (3, 3)} == {24, 12}
+
+
+def test_alias_cannot_take_a_registered_name():
+    from zoo._registry import register_model
+
+    with pytest.raises(ValueError, match="'lenet5' is registered twice"):
+        @register_model(task="classification", input_size=(1, 32, 32), num_classes=10, family="x", paper="x",
+                        aliases=("lenet5",))
+        def a_new_name():
+            return torch.nn.Identity()
+
+
+def test_model_info_and_cli_name_the_defining_module(capsys):
+    from zoo.cli import main
+
+    assert model_info("resnext29_8x16d", macs=False)["module"] == "zoo.models.resnet"
+    assert model_info("resnext29_8x16d", macs=False)["aliases"] == ["resnext_cifar"]
+    assert main(["models", "lenet*"]) == 0
+    assert "zoo.models.lenet" in capsys.readouterr().out
+
+
+def test_a_new_module_in_zoo_models_registers_itself(tmp_path, monkeypatch):
+    """Adding a model is writing one file: every module of the zoo.models package is imported."""
+    import sys
+
+    import zoo.models
+    from zoo import _registry
+
+    (tmp_path / "tiny_net_for_test.py").write_text(
+        "import torch\nfrom zoo import register_model\n\n\n"
+        "@register_model(task='classification', input_size=(1, 8, 8), num_classes=2, family='tiny', paper='none')\n"
+        "def tiny_net_for_test(*, num_classes: int = 2) -> torch.nn.Module:\n"
+        "    '''A test network.'''\n"
+        "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, num_classes))\n"
+    )
+    monkeypatch.setattr(zoo.models, "__path__", [*zoo.models.__path__, str(tmp_path)])
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))  # restored after the test
+    try:
+        assert "tiny_net_for_test" in zoo.models.import_all()
+        assert zoo.get_spec("tiny_net_for_test").module == "zoo.models.tiny_net_for_test"
+        assert zoo.create_model("tiny_net_for_test")(torch.zeros(3, 1, 8, 8)).shape == (3, 2)
+    finally:
+        sys.modules.pop("zoo.models.tiny_net_for_test", None)
+
+
+def test_paths_read_the_environment_at_call_time(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from zoo.paths import REPO_ROOT, data_root, runs_root
+
+    monkeypatch.setenv("CVZOO_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("CVZOO_RUNS", str(tmp_path / "runs"))
+    assert (data_root(), runs_root()) == (tmp_path / "data", tmp_path / "runs")
+    assert data_root(tmp_path / "given") == tmp_path / "given"
+    monkeypatch.delenv("CVZOO_DATA")
+    monkeypatch.delenv("CVZOO_RUNS")
+    assert (data_root(), runs_root()) == ((REPO_ROOT.parent / "shared" / "data").resolve(), Path("runs"))

@@ -17,7 +17,8 @@ Data set names (``--data``):
   resized to ``--image-size`` if the images differ in size.
 - ``cifar10-classic:DIR``: the classic layout at an explicit place.
 
-The root is ``--data-root``, else ``$CVZOO_DATA``, else ``../shared/data`` beside the repository.
+The root is ``--data-root``, else ``$CVZOO_DATA``, else ``../shared/data`` beside the repository
+(:func:`zoo.paths.data_root`).
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ import torch
 import torch.nn.functional as F
 
 from training import runs
+from zoo.paths import data_root
 from zoo.preprocessing import Preprocessing
 
 NPZ_FORMAT_VERSION = 1
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 MNIST_CLASSES = [str(i) for i in range(10)]
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp", ".tif", ".tiff"}
@@ -83,15 +84,6 @@ def subset_indices(length: int, n: int | None, seed: int = 0) -> torch.Tensor | 
 
 
 # ----------------------------------------------------------------------------------------- roots
-
-
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data root: the argument, else ``$CVZOO_DATA``, else ``../shared/data`` beside the repo."""
-    if root:
-        return Path(root).expanduser()
-    if os.environ.get("CVZOO_DATA"):
-        return Path(os.environ["CVZOO_DATA"]).expanduser()
-    return (REPO_ROOT.parent / "shared" / "data").resolve()
 
 
 def cache_dir() -> Path:

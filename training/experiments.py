@@ -13,56 +13,9 @@ where a row is about the budget itself (``epochs_scale``). After each row the ex
 training wall time, test accuracy, the fraction of test images given the most-predicted class,
 and the exact ``python -m training fit ...`` command that reproduces the row.
 
-The experiments (``python -m training experiment --list``):
-
-- ``why43``: why the course's "ResNet18" stopped at 43.22% on CIFAR-10. Starting from the course's
-  settings, one change at a time, *cumulatively* (each row is the row above plus one change): whole
-  32×32 images with pad-crop and flips instead of the 10×10 centre crop, no rotation, SGD-Nesterov
-  with one-cycle instead of Adam 1e-2 at a constant rate, label smoothing, then 4× the epochs.
-- ``resnext_fix``: the course's ResNeXt (Fig. 60) that predicted one class for nearly every test
-  image (10.88%; 9,825 of the 10,000 test images called "bird"). Diagnosis below.
-- ``plain_vs_residual``: He et al.'s 20- and 56-layer CIFAR networks with and without shortcuts,
-  same budget; writes ``train_error.html`` / ``train_error.png`` (training error per epoch).
-- ``transfer``: ImageNet EfficientNet-Lite0 on CIFAR-10 (upsampled to 64×64 to fit a CPU): frozen
-  backbone with a new head, fully fine-tuned, and from scratch.
-- ``alexnet_mnist_regularisation``: AlexNet on MNIST with and without dropout and augmentation.
-
-ResNeXt diagnosis (``resnext_fix``). The report's ResNeXt (Fig. 60): a 1×1 stem and three grouped
-bottleneck blocks (cardinality 2) with projection shortcuts, BatchNorm after every convolution and
-no activation inside the printed blocks; trained with Adam at lr 1e-2 (constant), no weight decay,
-for 7 epochs: 45.41% training accuracy, 10.88% test accuracy, 9,825 of the 10,000 test images
-called "bird" (Fig. 55). A network that fits 45% of its training images but gives nearly every test
-image one class is not failing to learn; it behaves differently at test time, and what differs between
-training and evaluation mode in this network is BatchNorm: batch statistics in training, running
-averages (momentum 0.1, about the last 10 batches) at test time. Adam's step is about ``lr`` per
-weight whatever the gradient's size, so at 1e-2 every step moves each weight by a sizeable fraction
-of its initial scale (a 1×1 conv over 512 channels starts with weights of about 0.04): activations
-change scale faster than the running averages follow, and the evaluation-mode network sees
-wrongly normalised features, which push every image towards the same logits. (Fig. 60 also needs
-32×32 inputs, so the ResNeXt cannot have used the report's CenterCrop(10) pipeline: its test
-preprocessing differed from the other networks', a second, unmeasurable, suspect.)
-
-Measured on this machine (course settings, batch 32, 60 steps, 256 test images, 1 thread; the
-probe script's numbers, not a full run): the share of test images given the most-predicted class
-was 0.54 with the running averages against 0.30 with batch statistics at step 30, and 0.41 against
-0.23 at step 60 (accuracy 16.0% against 21.9%; at step 10, before either had learnt anything, it was
-the other way round, 0.34 against 0.85); at step 10 the running variances of blocks 2-3
-were 0.27-0.46 times the actual batch variances, and the weights' global norm grew from 82.9 to
-116.4 between steps 10 and 60. This supports the mechanism (evaluation-mode predictions collapse
-towards one class first) but a 60-step probe does not reach the report's near-total collapse; the
-experiment's rows measure it at a real budget: every row reports ``majority_fraction`` (running
-averages, as the course tested) and ``batchstat_acc`` (batch statistics). The fixes, one at a
-time: Adam at 1e-3 (row b), SGD-Nesterov with one-cycle and weight decay (row c), and the repo's
-CIFAR settings (row d).
-
-At full scale (all images, 5 epochs a row, one GPU; training/RESULTS.md) the collapse did not
-reproduce (21% of the test images in one class, 38.6% accuracy), while a rotation gap did: the
-course's ``RandomRotation((30, 70))`` never leaves a training image upright, the test images are,
-and training accuracy ran 21-31 points ahead of test accuracy until the rotation was removed (row d:
-73.8%). The same gap is the largest single cause in ``why43``. Rows a and b retrained on the CPU
-and scored with class-mixed batches: batch statistics gave +3.6 points at Adam 1e-2 and +3.2 at 1e-3, so
-the running averages' lag costs a few points at either rate and does not explain a collapse (the BatchNorm
-hypothesis above is not supported at this budget).
+The experiments themselves are data (``EXPERIMENTS``; ``python -m training experiment --list``
+describes them); what they found, and the reasoning behind ``resnext_fix``, are in
+``training/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -79,9 +32,9 @@ import numpy as np
 import torch
 
 from training import runs
+from zoo.paths import runs_root
 from zoo.weights import atomic_write
 
-DEFAULT_OUT = Path(os.environ.get("CVZOO_RUNS", "runs")) / "experiments"
 
 @dataclass(frozen=True)
 class Row:
@@ -330,6 +283,72 @@ def _row_result(e: Experiment, row: Row, run_dir: Path, epochs: int, command: st
             "status": "done", "run_dir": str(run_dir), "command": command}
 
 
+@dataclass(frozen=True)
+class Budget:
+    """What every row of one run of an experiment shares: epochs (before a row's ``epochs_scale``) over
+    ``train_limit`` training images (None: all), ``test_limit`` test images, the data set, and recipe
+    ``overrides`` applied after each row's own."""
+
+    epochs: int
+    train_limit: int | None
+    test_limit: int | None
+    data: str
+    data_root: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def _chosen_rows(e: Experiment, rows: list[str] | None) -> list[Row]:
+    """The rows of ``e`` named in ``rows`` (all when None), in the experiment's order; unknown names raise."""
+    chosen = [r for r in e.rows if rows is None or r.name in rows]
+    if rows is not None and len(chosen) != len(rows):
+        raise ValueError(f"unknown row(s) {sorted(set(rows) - {r.name for r in e.rows})} of {e.name}; rows: "
+                         f"{', '.join(r.name for r in e.rows)}")
+    return chosen
+
+
+def _check_same_run(run_dir: Path, planned: tuple[int, int | None, int | None, str]) -> None:
+    """Raise ``ConfigError`` when ``run_dir`` holds a run with other (epochs, train_limit, test_limit, model)."""
+    from training.errors import ConfigError
+
+    if not (run_dir / runs.CONFIG).is_file():
+        return
+    cfg = runs.read_config(run_dir)
+    was = (cfg["recipe_fields"]["epochs"], cfg.get("train_limit"), cfg.get("test_limit"), cfg["model"])
+    if was != planned:
+        raise ConfigError(f"{run_dir} was run as (epochs, train_limit, test_limit, model) = {was}, not "
+                          f"{planned}; pass another --out")
+
+
+def run_row(e: Experiment, row: Row, folder: Path, budget: Budget, *, device: str | None = None,
+            progress: bool = True) -> dict[str, Any]:
+    """Run (or resume, or skip when finished) one row of ``e`` in ``folder/ROW`` and return its results-table
+    entry; a row whose ``requires`` are missing is not run and its entry says why."""
+    from training.loop import fit
+
+    run_dir = folder / row.name
+    n_epochs = max(1, round(budget.epochs * row.epochs_scale))
+    row_overrides = {**row.overrides, **budget.overrides}
+    command = fit_command(e, row, run_dir, n_epochs, budget.train_limit, budget.test_limit, budget.data,
+                          row_overrides, budget.data_root)
+    reason = _missing(row)
+    if reason:
+        return {"row": row.name, "change": row.change, "model": row.model, "recipe": row.recipe,
+                "overrides": row_overrides, "epochs": n_epochs, "status": f"skipped: {reason}", "command": command}
+    _check_same_run(run_dir, (n_epochs, budget.train_limit, budget.test_limit, row.model))
+    if not _finished(run_dir, n_epochs):
+        print(f"[{e.name}] {row.name}: {command}", flush=True)
+        if (run_dir / runs.CHECKPOINT).is_file():
+            fit(resume=run_dir, device=device, progress=progress)
+        else:
+            fit(row.model, budget.data, row.recipe, out=run_dir, epochs=n_epochs, data_root=budget.data_root,
+                device=device, overrides=row_overrides, train_limit=budget.train_limit,
+                test_limit=budget.test_limit, pretrained=row.pretrained, freeze=row.freeze, progress=progress)
+    res = _row_result(e, row, run_dir, n_epochs, command, row_overrides)
+    if e.diagnose:
+        res.update(batchstat_accuracy(run_dir, budget.data, budget.data_root, budget.test_limit, device=device))
+    return res
+
+
 def run_experiment(name: str, out: str | os.PathLike | None = None, *, budget_epochs: int | None = None,
                    train_limit: int | None = None, test_limit: int | None = None, data: str | None = None,
                    data_root: str | None = None, rows: list[str] | None = None,
@@ -337,56 +356,24 @@ def run_experiment(name: str, out: str | os.PathLike | None = None, *, budget_ep
                    progress: bool = True) -> dict[str, Any]:
     """Run (or resume) every row of experiment ``name`` in ``out/name/ROW`` and write the results table.
 
-    ``train_limit`` / ``test_limit``: ``None`` for the experiment's default, ``0`` for the whole split.
-    ``overrides`` (recipe fields, e.g. ``{"threads": 2}``) apply to every row, after the row's own.
+    ``out`` defaults to ``$CVZOO_RUNS/experiments``. ``train_limit`` / ``test_limit``: ``None`` for the
+    experiment's default, ``0`` for the whole split. ``overrides`` (recipe fields, e.g. ``{"threads": 2}``)
+    apply to every row, after the row's own.
     """
-    from training.errors import ConfigError
-    from training.loop import fit
-
     e = get_experiment(name)
-    folder = Path(out or DEFAULT_OUT) / e.name
-    epochs = budget_epochs or e.epochs
-    train_limit = (e.train_limit if train_limit is None else train_limit) or None
-    test_limit = (e.test_limit if test_limit is None else test_limit) or None
-    data = data or e.data
-    chosen = [r for r in e.rows if rows is None or r.name in rows]
-    if rows is not None and len(chosen) != len(rows):
-        raise ValueError(f"unknown row(s) {sorted(set(rows) - {r.name for r in e.rows})} of {e.name}; rows: "
-                         f"{', '.join(r.name for r in e.rows)}")
+    folder = Path(out or runs_root() / "experiments") / e.name
+    budget = Budget(epochs=budget_epochs or e.epochs,
+                    train_limit=(e.train_limit if train_limit is None else train_limit) or None,
+                    test_limit=(e.test_limit if test_limit is None else test_limit) or None,
+                    data=data or e.data, data_root=data_root, overrides=dict(overrides or {}))
+    chosen = _chosen_rows(e, rows)
     results: list[dict[str, Any]] = []
-    summary = {"experiment": e.name, "question": e.question, "design": e.design, "notes": e.notes, "data": data,
-               "budget_epochs": epochs, "train_limit": train_limit, "test_limit": test_limit, "rows": results}
+    summary = {"experiment": e.name, "question": e.question, "design": e.design, "notes": e.notes,
+               "data": budget.data, "budget_epochs": budget.epochs, "train_limit": budget.train_limit,
+               "test_limit": budget.test_limit, "rows": results}
     folder.mkdir(parents=True, exist_ok=True)
     for row in chosen:
-        run_dir = folder / row.name
-        n_epochs = max(1, round(epochs * row.epochs_scale))
-        row_overrides = {**row.overrides, **(overrides or {})}
-        command = fit_command(e, row, run_dir, n_epochs, train_limit, test_limit, data, row_overrides, data_root)
-        reason = _missing(row)
-        if reason:
-            results.append({"row": row.name, "change": row.change, "model": row.model, "recipe": row.recipe,
-                            "overrides": row_overrides, "epochs": n_epochs, "status": f"skipped: {reason}",
-                            "command": command})
-            write_results(folder, summary)
-            continue
-        if (run_dir / runs.CONFIG).is_file():
-            cfg = runs.read_config(run_dir)
-            was = (cfg["recipe_fields"]["epochs"], cfg.get("train_limit"), cfg.get("test_limit"), cfg["model"])
-            if was != (n_epochs, train_limit, test_limit, row.model):
-                raise ConfigError(f"{run_dir} was run as (epochs, train_limit, test_limit, model) = {was}, not "
-                                  f"{(n_epochs, train_limit, test_limit, row.model)}; pass another --out")
-        if not _finished(run_dir, n_epochs):
-            print(f"[{e.name}] {row.name}: {command}", flush=True)
-            if (run_dir / runs.CHECKPOINT).is_file():
-                fit(resume=run_dir, device=device, progress=progress)
-            else:
-                fit(row.model, data, row.recipe, out=run_dir, epochs=n_epochs, data_root=data_root, device=device,
-                    overrides=row_overrides, train_limit=train_limit, test_limit=test_limit,
-                    pretrained=row.pretrained, freeze=row.freeze, progress=progress)
-        res = _row_result(e, row, run_dir, n_epochs, command, row_overrides)
-        if e.diagnose:
-            res.update(batchstat_accuracy(run_dir, data, data_root, test_limit, device=device))
-        results.append(res)
+        results.append(run_row(e, row, folder, budget, device=device, progress=progress))
         write_results(folder, summary)
     if e.plot == "train_error":
         summary["plots"] = [str(p) for p in plot_train_error(folder, [r for r in results if r["status"] == "done"])]

@@ -16,8 +16,11 @@ spent rising (one-cycle) or warm-up epochs (cosine).
 from __future__ import annotations
 
 import difflib
+import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
+
+import zoo
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,10 @@ class Recipe:
     def for_model(self, model: str) -> Recipe:
         """The recipe as it applies to ``model``: ``model`` set, its ``model_overrides`` applied.
 
-        Raises ``ValueError`` for a model the recipe is not for (neither ``model`` nor in ``models``).
+        Raises ``ValueError`` for a model the recipe is not for (neither ``model`` nor in ``models``). A model's
+        former name (``zoo.list_aliases()``) stands for the model.
         """
+        model = zoo.canonical_name(model)
         if model != self.model and model not in self.models:
             raise ValueError(f"recipe {self.name!r} is for {', '.join((self.model, *self.models))}, not {model}")
         changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in self.model_overrides.get(model, {}).items()}
@@ -179,8 +184,8 @@ _add(Recipe(
 ))
 DEFAULTS_EXTRA = {(m, "cifar10"): "course" for m in COURSE_MODELS if m != "cifar_cnn"}
 
-for _m, _course in (("resnet18_cifar", 43.22), ("resnet34_cifar", 45.56), ("densenet_cifar", 45.15),
-                    ("resnext_cifar", 10.88)):
+CIFAR_MODELS = ("resnet18_cifar", "resnet34_cifar", "densenet_bc100_k12", "resnext29_8x16d")
+for _m, _course in zip(CIFAR_MODELS, (43.22, 45.56, 45.15, 10.88), strict=True):
     _add(Recipe(
         name=f"{_m}_cifar10_gpu", model=_m, data="cifar10", epochs=40, batch_size=512, optimizer="sgd", lr=0.4,
         weight_decay=5e-4, schedule="onecycle", warmup=0.15, label_smoothing=0.1, cutout=8, device="cuda",
@@ -244,10 +249,9 @@ _add(Recipe(
           "head trains.",
 ))
 
+# The speed run has its own loop and hyperparameters (training/speedrun.py): the recipe only names it.
 _add(Recipe(
-    name="speedrun_cifar10", model="cifar_speedrun", data="cifar10", epochs=4, batch_size=1024, optimizer="sgd",
-    lr=11.5, momentum=0.85, weight_decay=0.0153, schedule="triangle", label_smoothing=0.2, threads=2,
-    channels_last=True, tta_flip=True, flip=True, crop_pad=2, target=90.0, runner="training.speedrun:fit",
+    name="speedrun_cifar10", model="cifar_speedrun", data="cifar10", runner="training.speedrun:fit",
     notes="The CPU speed run. Its own readable file, training/speedrun.py (airbench-style: whitening init, "
           "decoupled lr/wd per 1024 examples, Lookahead, alternating flip, mirror TTA); `fit` hands over to it.",
 ))
@@ -295,11 +299,14 @@ for _s in (32, 16, 8):
 
 # ----------------------------------------------------------------------------- lookup
 DEFAULTS = {(r.model, r.data): r.name for r in RECIPES.values()
-            if not r.name.endswith(("_course", "_cpu", "_gpu")) and not r.models}
+            if not r.name.endswith(("_cpu", "_gpu")) and not r.models}
 DEFAULTS.update(DEFAULTS_EXTRA)
 DEFAULTS.update({(m, "camvid"): f"{m}_camvid_cpu" for m in ("fcn8s_effnet_lite0", "fcn32s", "fcn16s", "fcn8s")})
-DEFAULTS.update({(m, "cifar10"): f"{m}_cifar10_cpu" for m in ("resnet18_cifar", "resnet34_cifar",
-                                                             "densenet_cifar", "resnext_cifar")})
+DEFAULTS.update({(m, "cifar10"): f"{m}_cifar10_cpu" for m in CIFAR_MODELS})
+
+# Recipes of renamed models keep their former names too (``resnext_cifar_cifar10_gpu``): get_recipe warns.
+RECIPE_ALIASES = {f"{old}{name.removeprefix(new)}": name for old, new in zoo.list_aliases().items()
+                  for name in RECIPES if name.startswith(f"{new}_")}
 
 
 class UnknownRecipeError(KeyError):
@@ -308,6 +315,14 @@ class UnknownRecipeError(KeyError):
 
 
 def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name`` (a former name gives the renamed recipe with a ``FutureWarning``).
+
+    Raises :class:`UnknownRecipeError`, suggesting close names.
+    """
+    if name in RECIPE_ALIASES:
+        warnings.warn(f"recipe name {name!r} is deprecated: it is {RECIPE_ALIASES[name]!r} now (its model was "
+                      "renamed)", FutureWarning, stacklevel=2)
+        name = RECIPE_ALIASES[name]
     try:
         return RECIPES[name]
     except KeyError:
@@ -323,6 +338,7 @@ def list_recipes(model: str | None = None) -> list[str]:
 def default_recipe(model: str, data: str) -> Recipe:
     """The recipe for ``model`` on ``data``; a generic one when none is declared."""
     base = data.split(":")[0].removesuffix("-npz").removesuffix("-classic")
+    model = zoo.canonical_name(model)
     if (model, base) in DEFAULTS:
         return RECIPES[DEFAULTS[(model, base)]]
     return Recipe(name=f"generic_{base}", model=model, data=data, epochs=10, batch_size=128, optimizer="adamw",

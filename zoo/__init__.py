@@ -6,7 +6,16 @@
 >>> model = zoo.create_model("lenet5")
 """
 
-from zoo._registry import ModelSpec, Preprocessing, UnknownModelError, get_spec, list_models, register_model
+from zoo._registry import (
+    ModelSpec,
+    Preprocessing,
+    UnknownModelError,
+    canonical_name,
+    get_spec,
+    list_aliases,
+    list_models,
+    register_model,
+)
 from zoo.factory import create_model, model_info
 from zoo.transforms import get_transform
 from zoo.weights import get_class_names, get_preprocessing
@@ -15,11 +24,13 @@ __all__ = [
     "ModelSpec",
     "Preprocessing",
     "UnknownModelError",
+    "canonical_name",
     "create_model",
     "get_class_names",
     "get_preprocessing",
     "get_spec",
     "get_transform",
+    "list_aliases",
     "list_models",
     "model_info",
     "register_model",

@@ -11,8 +11,11 @@ import difflib
 import fnmatch
 import functools
 import inspect
+import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,13 +41,20 @@ class ModelSpec:
     preprocessing: Preprocessing
     description: str = ""
     weights: tuple[Any, ...] = field(default=())  # published weights (see zoo.weights)
+    aliases: tuple[str, ...] = ()  # former names, still accepted with a FutureWarning
 
     @property
     def doc(self) -> str:
         return inspect.getdoc(self.builder) or ""
 
+    @property
+    def module(self) -> str:
+        """The module that defines the builder, e.g. ``"zoo.models.resnet"``."""
+        return self.builder.__module__
+
 
 _REGISTRY: dict[str, ModelSpec] = {}
+_ALIASES: dict[str, str] = {}  # former name -> registered name
 
 
 def register_model(
@@ -59,12 +69,14 @@ def register_model(
     resize: int | None = None,
     description: str = "",
     weights: Sequence[Any] = (),
+    aliases: Sequence[str] = (),
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Declare a builder as a registered model under the builder's own name.
 
     The builder must take keyword-only arguments (``num_classes``, ``in_chans``, ...).
     ``weights`` are its published weights (``zoo.weights.WeightSpec``), the default first.
-    A duplicate name raises ``ValueError``.
+    ``aliases`` are former names of the model: they still load, with a ``FutureWarning``.
+    A name or alias that is taken already raises ``ValueError``.
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -72,8 +84,10 @@ def register_model(
 
     def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = builder.__name__
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is registered twice")
+        for taken in (name, *aliases):
+            if taken in _REGISTRY or taken in _ALIASES:
+                raise ValueError(f"model {taken!r} is registered twice")
+        _ALIASES.update(dict.fromkeys(aliases, name))
         _REGISTRY[name] = ModelSpec(
             name=name,
             builder=builder,
@@ -85,6 +99,7 @@ def register_model(
             preprocessing=pre,
             description=description or (inspect.getdoc(builder) or "").split("\n")[0],
             weights=tuple(weights),
+            aliases=tuple(aliases),
         )
         return builder
 
@@ -119,11 +134,44 @@ class UnknownModelError(KeyError):
         return str(self.args[0])
 
 
+def _stacklevel_outside_zoo() -> int:
+    """The ``stacklevel`` that makes a warning raised by this module's caller name the first line outside
+    the ``zoo`` package (the user's ``create_model(...)``, not zoo's own call)."""
+    package = str(Path(__file__).resolve().parent)
+    frame, level = sys._getframe(2), 2
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def list_aliases() -> dict[str, str]:
+    """Former model names and the registered name each stands for (``{"resnext_cifar": "resnext29_8x16d"}``)."""
+    _ensure_loaded()
+    return dict(sorted(_ALIASES.items()))
+
+
+def canonical_name(name: str) -> str:
+    """The registered name for ``name``: itself, or the model a former name (alias) stands for, silently.
+
+    Unknown names are returned unchanged; :func:`get_spec` is the lookup that raises and warns.
+    """
+    _ensure_loaded()
+    return _ALIASES.get(name, name)
+
+
 def get_spec(name: str) -> ModelSpec:
-    """The :class:`ModelSpec` of a registered model; unknown names raise with suggestions."""
+    """The :class:`ModelSpec` of a registered model; unknown names raise with suggestions.
+
+    A former name (see :func:`list_aliases`) gives the renamed model's spec with a ``FutureWarning``.
+    """
     _ensure_loaded()
     if not isinstance(name, str):
         raise TypeError(f"model name must be a string, got {type(name).__name__}")
+    if name in _ALIASES:
+        warnings.warn(f"model name {name!r} is deprecated: the model is registered as {_ALIASES[name]!r} (a name "
+                      "that says what it is); the old name still works for now", FutureWarning,
+                      stacklevel=_stacklevel_outside_zoo())
+        name = _ALIASES[name]
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -20,12 +20,3 @@ def imagenet_classes() -> tuple[str, ...]:
     text = (Path(__file__).parent / "data" / "imagenet_classes.txt").read_text(encoding="utf-8")
     return tuple(line for line in text.splitlines() if line)
 
-
-def classes_for(dataset: str) -> tuple[str, ...]:
-    """Class names for a data set key: mnist, cifar10, camvid or imagenet."""
-    table = {"mnist": MNIST_CLASSES, "cifar10": CIFAR10_CLASSES, "camvid": CAMVID_CLASSES}
-    if dataset == "imagenet":
-        return imagenet_classes()
-    if dataset not in table:
-        raise KeyError(f"no class names for data set {dataset!r}; known: {', '.join([*table, 'imagenet'])}")
-    return table[dataset]

@@ -28,13 +28,14 @@ def _weights_cell(info: dict) -> str:
 
 
 def models_table(pattern: str | None = None, task: str | None = None, markdown: bool = False) -> str:
-    """The registry as a table (plain text, or Markdown for the README): name, task, input, parameters,
-    weights with their test metrics."""
-    rows, header = [], ["name", "task", "input", "parameters", "weights"]
+    """The registry as a table (plain text, or Markdown for the README): name, the module that defines it,
+    task, input, parameters, weights with their test metrics."""
+    rows, header = [], ["name", "module", "task", "input", "parameters", "weights"]
     for name in list_models(pattern, task=task):
         info = model_info(name, macs=False)
         c, h, w = info["input_size"]
-        rows.append([name, info["task"], f"{c}x{h}x{w}", f"{info['num_params']:,}", _weights_cell(info)])
+        rows.append([name, info["module"], info["task"], f"{c}x{h}x{w}", f"{info['num_params']:,}",
+                     _weights_cell(info)])
     if markdown:
         return "\n".join("| " + " | ".join(r) + " |" for r in [header, ["---"] * len(header), *rows])
     return format_table(rows, header)

@@ -55,7 +55,8 @@ def create_model(name: str, pretrained: bool | str = False, **kwargs: Any) -> nn
 def model_info(name: str, *, macs: bool = True) -> dict[str, Any]:
     """What the registry knows about a model, as plain data.
 
-    Keys: name, task, family, paper, description, input_size (C, H, W), num_classes,
+    Keys: name, module (the module that defines it), aliases (former names), task, family, paper,
+    description, input_size (C, H, W), num_classes,
     num_params, macs (multiply-accumulates at input_size, see ``zoo.flops``), preprocessing
     (resize, crop, mean, std, interpolation, pad), weights (list of published weights with their
     metrics). ``macs=False`` skips the (meta-device) cost count, e.g. for long listings.
@@ -65,6 +66,8 @@ def model_info(name: str, *, macs: bool = True) -> dict[str, Any]:
     spec: ModelSpec = get_spec(name)
     return {
         "name": spec.name,
+        "module": spec.module,
+        "aliases": list(spec.aliases),
         "task": spec.task,
         "family": spec.family,
         "paper": spec.paper,

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 import torch
 from torch import nn
 
-from zoo._registry import ModelSpec, get_spec, list_models
+from zoo._registry import ModelSpec, canonical_name, get_spec, list_models
 from zoo.artifacts import CONFIG_VERSION, migrate_config
 from zoo.preprocessing import Preprocessing
 
@@ -298,7 +298,7 @@ def load_pretrained(spec: ModelSpec, pretrained: bool | str, **kwargs: Any) -> n
         return weight.loader(spec.builder(**kwargs), weight.sha256).eval()
     folder = resolve_folder(spec, weight)
     config = read_config(folder)
-    if config.get("model") != spec.name:
+    if canonical_name(str(config.get("model"))) != spec.name:  # a weight saved under a former name still fits
         raise WeightsIntegrityError(f"{folder} holds weights for {config.get('model')!r}, not {spec.name!r}")
     return load_folder(folder, expected_sha256=weight.sha256, **kwargs)
 

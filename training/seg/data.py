@@ -26,7 +26,8 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from training.data import DatasetNotFoundError, ShardedBatches, data_root, subset_indices
+from training.data import DatasetNotFoundError, ShardedBatches, subset_indices
+from zoo.paths import data_root
 from zoo.preprocessing import Preprocessing
 
 CAMVID_IGNORE = 11

@@ -3,9 +3,10 @@ Networks", CVPR 2017).
 
 ImageNet variants (DenseNet-BC 121/161/169) follow torchvision's layout and ``state_dict``
 keys (``features.conv0``, ``features.denseblock1.denselayer1.norm1``, ...,
-``features.norm5``, ``classifier``). ``densenet_cifar`` is the paper's CIFAR DenseNet-BC
-(depth 100, growth rate k = 12, three dense blocks of 16 layers, compression 0.5) with a
-3×3 stem; about 0.8 M parameters. The course report printed no DenseNet layout, so this
+``features.norm5``, ``classifier``). ``densenet_bc100_k12`` (formerly ``densenet_cifar``) is
+the paper's CIFAR DenseNet-BC (depth 100: three dense blocks of 16 two-conv layers, two
+transitions, the stem and the classifier; growth rate k = 12, compression 0.5) with a 3×3 stem;
+769,162 parameters (the paper's 0.8 M). The course report printed no DenseNet layout, so this
 network stands in for the course's "DenseNet".
 """
 
@@ -147,9 +148,10 @@ def densenet169(*, num_classes: int = 1000, in_chans: int = 3, drop_rate: float 
 
 
 @register_model(task="classification", input_size=(3, 32, 32), num_classes=10, family="densenet",
-                paper=PAPER, mean=CIFAR_MEAN, std=CIFAR_STD)
-def densenet_cifar(*, num_classes: int = 10, in_chans: int = 3, growth_rate: int = 12,
-                   drop_rate: float = 0.0) -> DenseNet:
-    """DenseNet-BC-100 (k = 12) for 32×32 images: 3 dense blocks of 16 layers, 3×3 stem."""
+                paper=PAPER, mean=CIFAR_MEAN, std=CIFAR_STD, aliases=("densenet_cifar",))
+def densenet_bc100_k12(*, num_classes: int = 10, in_chans: int = 3, growth_rate: int = 12,
+                       drop_rate: float = 0.0) -> DenseNet:
+    """DenseNet-BC-100 (k = 12) for 32×32 images: 3 dense blocks of 16 layers, 3×3 stem.
+    ``growth_rate`` other than 12 gives another DenseNet-BC-100."""
     return DenseNet(growth_rate, (16, 16, 16), 2 * growth_rate, drop_rate=drop_rate,
                     num_classes=num_classes, in_chans=in_chans, stem="cifar")
