@@ -38,6 +38,14 @@ def inference_preprocessing(config: dict[str, Any]) -> dict[str, Any]:
     return pre.to_dict()
 
 
+def training_command(config: dict[str, Any], epochs: int) -> str:
+    """The command that reproduces a run: the speed run's own script for its runs, else ``training fit``."""
+    if config.get("schedule"):  # written by training.speedrun
+        return f"python -m training.speedrun --schedule {config['schedule']} --seed {config.get('seed', 0)} --threads 2"
+    return (f"python -m training fit {config['model']} --data {config['data']} --recipe {config['recipe']}"
+            f" --epochs {epochs} --seed {config.get('seed', 0)}")
+
+
 def weight_config(run_dir: Path, tag: str, repo_id: str) -> dict[str, Any]:
     """The ``config.json`` of a weight exported from ``run_dir`` (its eval/test results included)."""
     config = runs.read_config(run_dir)
@@ -62,10 +70,9 @@ def weight_config(run_dir: Path, tag: str, repo_id: str) -> dict[str, Any]:
         "recipe": config["recipe"],
         "recipe_fields": config.get("recipe_fields", {}),
         "training": {
-            "command": f"python -m training fit {config['model']} --data {config['data']} --recipe {config['recipe']}"
-                       f" --epochs {len(history)} --seed {config.get('seed', 0)}",
+            "command": training_command(config, len(history)),
             "epochs": len(history),
-            "wall_time_s": history[-1].get("elapsed_s") if history else None,
+            "wall_time_s": (history[-1].get("elapsed_s") or history[-1].get("wall_time_s")) if history else None,
             "device": config.get("device"),
             "threads": config.get("threads"),
             "world_size": config.get("world_size", 1),

@@ -10,7 +10,8 @@ The steps, in order, for a uint8 image of any size:
 1. ``resize``: scale so the shorter side is ``resize`` pixels (antialiased, ``interpolation``);
    ``None`` keeps the size (training data already at the trained size, segmentation at full size);
 2. ``crop``: centre-crop to ``crop`` = (H, W) pixels; ``None``: no crop;
-3. ``channels``: 1 = grey (the mean of RGB), 3 = RGB (grey repeated); ``None``: keep;
+3. ``channels``: 1 = grey (ITU-R 601 luma, as torchvision's ``Grayscale``), 3 = RGB (grey
+   repeated); ``None``: keep;
 4. ``pad``: ``pad`` pixels of zeros on every side (MNIST's 28×28 digits in LeNet-5's 32×32);
 5. scale to [0, 1] and normalise with ``mean``/``std`` (one value per channel).
 
@@ -95,7 +96,12 @@ class Preprocessing:
 
             x = center_crop(x, list(self.crop))
         if self.channels and x.shape[1] != self.channels:
-            x = x.expand(-1, self.channels, -1, -1) if x.shape[1] == 1 else x.mean(1, keepdim=True)
+            if x.shape[1] == 1:
+                x = x.expand(-1, self.channels, -1, -1)
+            else:
+                from torchvision.transforms.v2.functional import rgb_to_grayscale
+
+                x = rgb_to_grayscale(x)
         if self.pad:
             x = F.pad(x, (self.pad,) * 4)
         mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)

@@ -111,8 +111,8 @@ def init_whitening(model: SpeedrunNet, images: torch.Tensor, eps: float = 5e-4) 
 
 
 CIFAR10_WEIGHT = WeightSpec(
-    tag="cifar10", dataset="cifar10", recipe="speedrun_cifar10", metrics={"test_accuracy": 0.9014},
-    sha256="adae47aec4f68312663906c784ccb4ebe6dd7819f6bca230741a71db47902dd9",
+    tag="cifar10", dataset="cifar10", recipe="speedrun_cifar10", metrics={"test_accuracy": 0.934},
+    sha256="1a3f75fca827d52c25f964be77dea336b369459e92eb2ff12bd00ae691bb7f61",
     repo_id=f"{HUB_ORG}/cifar_speedrun.cifar10", shipped=True, class_names=CIFAR10_CLASSES,
     preprocessing=Preprocessing(mean=CIFAR10_MEAN, std=CIFAR10_STD, resize=32, crop=(32, 32)),
 )
