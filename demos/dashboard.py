@@ -98,7 +98,7 @@ def show_confusion(runs: list[str], root: str) -> None:
         with cols[i % len(cols)]:
             splits = runs_cb.eval_splits(r)
             if not splits:
-                st.info(f"{runs_cb.label(r, root)}: not evaluated yet; run `python -m training evaluate {r}`.")
+                st.info(f"{runs_cb.label(r, root)}: not evaluated yet; run `python -m training eval {r}`.")
                 continue
             split = splits[0] if len(splits) == 1 else st.selectbox("split", splits, key=f"split_{r}")
             ev = evaluation(r, split, _stamp(str(Path(r) / "eval" / split)))
@@ -114,7 +114,7 @@ def show_confusion(runs: list[str], root: str) -> None:
 def show_per_class(runs: list[str], root: str) -> None:
     splits = sorted({s for r in runs for s in runs_cb.eval_splits(r)})
     if not splits:
-        st.info("None of the chosen runs is evaluated yet: `python -m training evaluate RUN_DIR`.")
+        st.info("None of the chosen runs is evaluated yet: `python -m training eval RUN_DIR`.")
         return
     split = st.selectbox("split", splits, key="per_class_split")
     st.plotly_chart(runs_cb.per_class_figure(runs, split, root), width="stretch", key="per_class")

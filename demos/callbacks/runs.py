@@ -30,7 +30,7 @@ HOW_TO_TRAIN = (
     "No training runs found under `{root}`. Make one with, for example:\n\n"
     "```bash\n"
     ".venv/bin/python -m training fit lenet5 --data mnist --epochs 2 --out {root}/lenet5_mnist\n"
-    ".venv/bin/python -m training evaluate {root}/lenet5_mnist\n"
+    ".venv/bin/python -m training eval {root}/lenet5_mnist\n"
     ".venv/bin/python -m training embed {root}/lenet5_mnist   # t-SNE and misclassified images\n"
     "```\n\n"
     "or point the dashboard at another folder (sidebar, or `CVZOO_RUNS=/path`)."
