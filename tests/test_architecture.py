@@ -42,8 +42,6 @@ PENDING = {
     "training/engine.py:fit",  # the training-loop rewrite
     "training/seg/engine.py:fit_segmentation",  # the same rewrite, segmentation
     "demos/app.py:build",  # the demos rewrite
-    "training/cli.py:_run",  # (this branch, next commits)
-    "training/speedrun.py:main",
 }
 
 
