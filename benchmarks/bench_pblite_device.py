@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 import pblite
+from pblite.cli import default_data_root
 from pblite.io import load_image
 
 
@@ -69,7 +69,10 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--json", help="write the full result here")
     args = ap.parse_args()
-    folder = Path(args.images or Path(os.environ.get("CVZOO_DATA", "../shared/data")) / "pblite-hw0" / "Images")
+    root = default_data_root()
+    if args.images is None and root is None:
+        raise SystemExit("no data root: pass --images or set CVZOO_DATA")
+    folder = Path(args.images) if args.images else root / "pblite-hw0" / "Images"
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".png", ".jpeg"})
     if not paths:
         raise SystemExit(f"no images in {folder}: pass --images or set CVZOO_DATA")

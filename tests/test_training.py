@@ -384,6 +384,24 @@ def test_bad_arguments_give_clear_errors(argv, message, digits, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_fit_cli_takes_former_model_and_recipe_names(digits, capsys):
+    """`fit densenet_cifar --recipe densenet_cifar_cifar10_cpu` reaches the recipe (an override error here),
+    with a warning for each former name, instead of stopping at "the recipe is for another model"."""
+    argv = ["fit", "densenet_cifar", "--data", digits, "--recipe", "densenet_cifar_cifar10_cpu", "--set", "bogus=1"]
+    with pytest.warns(FutureWarning, match="densenet_cifar") as caught:
+        assert cli(argv) == 2
+    assert "unknown recipe field" in capsys.readouterr().err and len(caught) >= 2
+
+
+def test_every_subcommand_has_a_handler():
+    import argparse
+
+    from training.cli import COMMANDS, build_parser
+
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert sorted(sub.choices) == sorted(COMMANDS)
+
+
 def test_model_that_does_not_fit_the_data(tmp_path):
     rgb = tmp_path / "rgb.npz"
     x = np.zeros((4, 3, 32, 32), np.uint8)

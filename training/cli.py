@@ -20,6 +20,7 @@ import ast
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -189,107 +190,135 @@ def _print_allocator_tip(device: str | None, argv: list[str] | None) -> None:
         print_allocator_tip(" ".join(["python", "-m", "training", *(sys.argv[1:] if argv is None else argv)]))
 
 
+def _fit(args: argparse.Namespace) -> int:
+    import zoo
+    from training.loop import fit
+
+    overrides = _overrides(args.set)
+    for key in ("batch_size", "lr"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    kwargs = {"num_classes": args.num_classes} if args.num_classes else {}
+    if not args.resume and not args.model and not args.recipe:
+        raise SystemExit("error: give a MODEL (and --data) or a --recipe, or --resume RUN_DIR")
+    if not args.resume and args.model and not args.data and not args.recipe:
+        raise SystemExit("error: give --data (or a --recipe that names its data set)")
+    model = zoo.get_spec(args.model).name if args.model else None  # a former name: its model, with a warning
+    res = fit(model, args.data, args.recipe, out=args.out, epochs=args.epochs, seed=args.seed,
+              data_root=args.data_root, device=args.device, overrides=overrides, model_kwargs=kwargs,
+              train_limit=args.train_limit, test_limit=args.test_limit, pretrained=args.pretrained,
+              freeze=args.freeze_backbone, resume=args.resume, progress=not args.no_progress,
+              checkpoint_every_s=None if args.checkpoint_minutes is None else 60 * args.checkpoint_minutes)
+    print(json.dumps({"run_dir": str(res.run_dir), **res.metrics}))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate
+
+    # without --tta-flip, a classification run keeps its recipe's choice (segmentation: off)
+    res = evaluate(args.target, args.data, args.split, data_root=args.data_root, limit=args.limit,
+                   device=args.device, out_dir=args.out, tta_flip=args.tta_flip or None)
+    print(json.dumps({k: v for k, v in res.items() if k != "per_class_accuracy"}))
+    return 0
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from training.embed import embed, read_embeddings, write_panels
+
+    if args.from_file:
+        path = Path(args.target)
+    else:
+        path = embed(args.target, args.data, args.split, out=args.out, data_root=args.data_root,
+                     limit=args.limit, device=args.device, keep=args.keep, features=not args.no_features)
+    print(path)
+    emb = read_embeddings(path)
+    if args.panels or args.from_file or len(emb.classes) > 10:
+        for p in write_panels(emb, path.with_suffix("")):
+            print(p)
+    return 0
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from training.data import pack
+
+    print(pack(args.data, args.out, root=args.data_root))
+    return 0
+
+
+def _ensemble(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_ensemble
+
+    res = evaluate_ensemble(args.runs, args.data, args.split, weights=args.weights, data_root=args.data_root,
+                            limit=args.limit, device=args.device, out_dir=args.out)
+    print(json.dumps(res))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from training.export import export
+    from zoo.weights import HUB_ORG
+
+    cfg = export(args.run_dir, args.out, tag=args.tag, half=args.half, org=args.org or HUB_ORG)
+    print(json.dumps({"folder": args.out, "sha256": cfg["sha256"], "metrics": cfg["metrics"]}))
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from training.publish import publish
+
+    res = publish(args.folder, args.repo_id, private=args.private, notes=args.revision_notes, dry_run=args.dry_run)
+    print(json.dumps(res))
+    if not args.dry_run:
+        print(f"pin this revision in the registry entry: revision={res['commit']!r}")
+    return 0
+
+
+def _recipes(args: argparse.Namespace) -> int:
+    from training.recipes import RECIPES
+
+    for name, r in sorted(RECIPES.items()):
+        if args.model is None or r.model == args.model or args.model in r.models:
+            model = r.model + (f" (+{len(r.models)})" if r.models else "")
+            print(f"{name:32s} {model:16s} {r.data:8s} {r.epochs:4d} ep  {r.notes.split('.')[0]}")
+    return 0
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from training.experiments import describe, run_experiment
+
+    if args.list or not args.name:
+        print(describe(args.name))
+        return 0
+    res = run_experiment(args.name, args.out, budget_epochs=args.budget_epochs, train_limit=args.train_limit,
+                         test_limit=args.test_limit, data=args.data, data_root=args.data_root,
+                         rows=args.rows.split(",") if args.rows else None, overrides=_overrides(args.set),
+                         device=args.device, progress=not args.no_progress)
+    for r in res["rows"]:
+        print(json.dumps({k: r.get(k) for k in ("row", "status", "epochs", "test_acc", "train_wall_s")}))
+    return 0
+
+
+def _course_ensemble(args: argparse.Namespace) -> int:
+    from training.course_ensemble import fit_course_ensemble
+
+    res = fit_course_ensemble(args.data, args.out, pretrained=args.pretrained,
+                              members=args.members.split(",") if args.members else None,
+                              image_size=args.image_size, epochs=args.epochs, max_steps=args.max_steps,
+                              batch_size=args.batch_size, lr=args.lr, train_limit=args.train_limit,
+                              test_limit=args.test_limit, data_root=args.data_root, device=args.device)
+    print(json.dumps({k: v for k, v in res.items() if k != "per_member"}))
+    return 0
+
+
+# Each subcommand's handler: parsed arguments in, exit status out (results printed as JSON lines or text).
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "fit": _fit, "eval": _eval, "embed": _embed, "pack": _pack, "ensemble": _ensemble, "export": _export,
+    "publish": _publish, "recipes": _recipes, "experiment": _experiment, "course-ensemble": _course_ensemble,
+}
+
+
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "fit":
-        from training.loop import fit
-
-        overrides = _overrides(args.set)
-        for key in ("batch_size", "lr"):
-            if getattr(args, key) is not None:
-                overrides[key] = getattr(args, key)
-        kwargs = {"num_classes": args.num_classes} if args.num_classes else {}
-        if not args.resume and not args.model and not args.recipe:
-            raise SystemExit("error: give a MODEL (and --data) or a --recipe, or --resume RUN_DIR")
-        if not args.resume and args.model and not args.data and not args.recipe:
-            raise SystemExit("error: give --data (or a --recipe that names its data set)")
-        res = fit(args.model, args.data, args.recipe, out=args.out, epochs=args.epochs, seed=args.seed,
-                  data_root=args.data_root, device=args.device, overrides=overrides, model_kwargs=kwargs,
-                  train_limit=args.train_limit, test_limit=args.test_limit, pretrained=args.pretrained,
-                  freeze=args.freeze_backbone, resume=args.resume, progress=not args.no_progress,
-                  checkpoint_every_s=None if args.checkpoint_minutes is None else 60 * args.checkpoint_minutes)
-        print(json.dumps({"run_dir": str(res.run_dir), **res.metrics}))
-        return 0
-    if args.command == "eval":
-        from training.evaluate import evaluate
-
-        # without --tta-flip, a classification run keeps its recipe's choice (segmentation: off)
-        res = evaluate(args.target, args.data, args.split, data_root=args.data_root, limit=args.limit,
-                       device=args.device, out_dir=args.out, tta_flip=args.tta_flip or None)
-        print(json.dumps({k: v for k, v in res.items() if k != "per_class_accuracy"}))
-        return 0
-    if args.command == "embed":
-        from pathlib import Path
-
-        from training.embed import embed, read_embeddings, write_panels
-
-        if args.from_file:
-            path = Path(args.target)
-        else:
-            path = embed(args.target, args.data, args.split, out=args.out, data_root=args.data_root,
-                         limit=args.limit, device=args.device, keep=args.keep, features=not args.no_features)
-        print(path)
-        emb = read_embeddings(path)
-        if args.panels or args.from_file or len(emb.classes) > 10:
-            for p in write_panels(emb, path.with_suffix("")):
-                print(p)
-        return 0
-    if args.command == "pack":
-        from training.data import pack
-
-        print(pack(args.data, args.out, root=args.data_root))
-        return 0
-    if args.command == "ensemble":
-        from training.evaluate import evaluate_ensemble
-
-        res = evaluate_ensemble(args.runs, args.data, args.split, weights=args.weights, data_root=args.data_root,
-                                limit=args.limit, device=args.device, out_dir=args.out)
-        print(json.dumps(res))
-        return 0
-    if args.command == "export":
-        from training.export import export
-        from zoo.weights import HUB_ORG
-
-        cfg = export(args.run_dir, args.out, tag=args.tag, half=args.half, org=args.org or HUB_ORG)
-        print(json.dumps({"folder": args.out, "sha256": cfg["sha256"], "metrics": cfg["metrics"]}))
-        return 0
-    if args.command == "publish":
-        from training.publish import publish
-
-        res = publish(args.folder, args.repo_id, private=args.private, notes=args.revision_notes,
-                      dry_run=args.dry_run)
-        print(json.dumps(res))
-        if not args.dry_run:
-            print(f"pin this revision in the registry entry: revision={res['commit']!r}")
-        return 0
-    if args.command == "recipes":
-        from training.recipes import RECIPES
-
-        for name, r in sorted(RECIPES.items()):
-            if args.model is None or r.model == args.model or args.model in r.models:
-                model = r.model + (f" (+{len(r.models)})" if r.models else "")
-                print(f"{name:32s} {model:16s} {r.data:8s} {r.epochs:4d} ep  {r.notes.split('.')[0]}")
-        return 0
-    if args.command == "experiment":
-        from training.experiments import describe, run_experiment
-
-        if args.list or not args.name:
-            print(describe(args.name))
-            return 0
-        res = run_experiment(args.name, args.out, budget_epochs=args.budget_epochs, train_limit=args.train_limit,
-                             test_limit=args.test_limit, data=args.data, data_root=args.data_root,
-                             rows=args.rows.split(",") if args.rows else None, overrides=_overrides(args.set),
-                             device=args.device, progress=not args.no_progress)
-        for r in res["rows"]:
-            print(json.dumps({k: r.get(k) for k in ("row", "status", "epochs", "test_acc", "train_wall_s")}))
-        return 0
-    if args.command == "course-ensemble":
-        from training.course_ensemble import fit_course_ensemble
-
-        res = fit_course_ensemble(args.data, args.out, pretrained=args.pretrained,
-                                  members=args.members.split(",") if args.members else None,
-                                  image_size=args.image_size, epochs=args.epochs, max_steps=args.max_steps,
-                                  batch_size=args.batch_size, lr=args.lr, train_limit=args.train_limit,
-                                  test_limit=args.test_limit, data_root=args.data_root, device=args.device)
-        print(json.dumps({k: v for k, v in res.items() if k != "per_member"}))
-        return 0
-    raise AssertionError(args.command)
+    return COMMANDS[args.command](args)

@@ -33,6 +33,8 @@ import copy
 import math
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -206,6 +208,101 @@ def predict(net: nn.Module, images: torch.Tensor, tta_level: int, device: torch.
 # ------------------------------------------------------------------------------ training
 
 
+def start_run_folder(run_dir: Path, hyp: dict, classes: list[str], device: str) -> None:
+    """Create ``run_dir`` with the run's ``config.json`` (a standard run folder) and no metrics yet."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / runs.METRICS).unlink(missing_ok=True)
+    runs.write_config(run_dir, {
+        "model": "cifar_speedrun", "model_kwargs": {"widths": list(hyp["net"]["widths"])},
+        "recipe": "speedrun_cifar10", "schedule": hyp["schedule"], "recipe_fields": hyp, "data": "cifar10",
+        "seed": hyp["run"]["seed"],
+        "class_names": classes, "task": "classification", "device": device,
+        "threads": hyp["run"]["threads"], "allocator": loaded_allocator(),
+        "preprocessing": Preprocessing(mean=CIFAR10_MEAN, std=CIFAR10_STD, resize=32, crop=(32, 32)).to_dict(),
+    })
+
+
+def make_optimizer(net: nn.Module, opt: dict) -> tuple[torch.optim.SGD, float]:
+    """Nesterov SGD with airbench's decoupled hyperparameters, and the step gain ``kilostep_scale`` that
+    converts its per-example learning rate back to ``opt["lr"]``'s unit (per 1024 examples)."""
+    bs, momentum = opt["batch_size"], opt["momentum"]
+    kilostep_scale = 1024 * (1 + 1 / (1 - momentum))  # Nesterov's steady-state step gain, per 1024 examples
+    lr = opt["lr"] / kilostep_scale  # per-example loss is summed, so this is per example
+    wd = opt["weight_decay"] * bs / kilostep_scale
+    lr_biases = lr * opt["bias_scaler"]
+    norm_biases = [p for n, p in net.named_parameters() if "norm" in n and p.requires_grad]
+    others = [p for n, p in net.named_parameters() if "norm" not in n and p.requires_grad]
+    optimizer = torch.optim.SGD([
+        {"params": norm_biases, "lr": lr_biases, "weight_decay": wd / lr_biases},
+        {"params": others, "lr": lr, "weight_decay": wd / lr},
+    ], momentum=momentum, nesterov=True)
+    return optimizer, kilostep_scale
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, lr_schedule: tuple[float, float, float],
+                   total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """The triangular schedule: from ``start`` x lr up to lr at ``peak`` x total_steps, down to ``end`` x lr."""
+    start, peak, end = lr_schedule
+
+    def triangle(step: int) -> float:
+        p = int(peak * total_steps)
+        return start + (1 - start) * step / p if step < p else 1 + (end - 1) * (step - p) / max(1, total_steps - p)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, triangle)
+
+
+@dataclass
+class TrainState:
+    """What carries over from one epoch to the next: optimiser steps taken, the weight average (from
+    ``ema.start_epochs`` on), and training seconds so far (evaluation excluded)."""
+
+    total_steps: int
+    step: int = 0
+    lookahead: Lookahead | None = None
+    train_time: float = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.total_steps
+
+
+def average_weights(net: nn.Module, state: TrainState, epoch: int, ema: dict) -> None:
+    """After a step: every ``ema.every_n_steps`` steps from epoch ``ema.start_epochs`` on, start the weight
+    average or move it towards the net (decay warmed up with progress) and copy it back into the net."""
+    if epoch >= ema["start_epochs"] and state.step % ema["every_n_steps"] == 0:
+        if state.lookahead is None:
+            state.lookahead = Lookahead(net)
+        else:
+            rho = ema["decay_base"] ** ema["every_n_steps"] * (state.step / state.total_steps) ** ema["decay_pow"]
+            state.lookahead.update(net, decay=rho)
+
+
+def train_epoch(net: nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], optimizer: torch.optim.Optimizer,
+                scheduler: torch.optim.lr_scheduler.LRScheduler, loss_fn: nn.Module, hyp: dict, epoch: int,
+                state: TrainState) -> tuple[float, float, float]:
+    """One epoch over ``batches`` (stopping at ``state.total_steps``); returns the summed loss, the number
+    of correct predictions and the images seen. Ends with the net set to the weight average, if any."""
+    net.whiten.bias.requires_grad_(epoch < hyp["opt"]["whiten_bias_epochs"])
+    net.train()
+    loss_sum = correct = seen = 0.0
+    for x, y in batches:
+        out = net(x)
+        loss = loss_fn(out, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        state.step += 1
+        loss_sum, seen = loss_sum + loss.item(), seen + len(y)
+        correct += (out.argmax(1) == y).sum().item()
+        average_weights(net, state, epoch, hyp["opt"]["ema"])
+        if state.done:
+            break
+    if state.lookahead is not None:
+        state.lookahead.update(net, decay=1.0)
+    return loss_sum, correct, seen
+
+
 def main(hyp: dict | None = None, run_dir: str | Path | None = None, device: str = "cpu") -> float:
     """Train with ``hyp`` (``make_hyp()``: the full schedule by default); return the final test accuracy."""
     hyp = hyp or make_hyp()
@@ -216,83 +313,33 @@ def main(hyp: dict | None = None, run_dir: str | Path | None = None, device: str
     train, test = load_dataset("cifar10", "train"), load_dataset("cifar10", "test")
     run_dir = Path(run_dir) if run_dir else None
     if run_dir:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / runs.METRICS).unlink(missing_ok=True)
-        runs.write_config(run_dir, {
-            "model": "cifar_speedrun", "model_kwargs": {"widths": list(hyp["net"]["widths"])},
-            "recipe": "speedrun_cifar10", "schedule": hyp["schedule"], "recipe_fields": hyp, "data": "cifar10",
-            "seed": hyp["run"]["seed"],
-            "class_names": train.classes, "task": "classification", "device": device,
-            "threads": hyp["run"]["threads"], "allocator": loaded_allocator(),
-            "preprocessing": Preprocessing(mean=CIFAR10_MEAN, std=CIFAR10_STD, resize=32, crop=(32, 32)).to_dict(),
-        })
+        start_run_folder(run_dir, hyp, train.classes, device)
 
     opt = hyp["opt"]
-    bs, momentum = opt["batch_size"], opt["momentum"]
-    kilostep_scale = 1024 * (1 + 1 / (1 - momentum))  # Nesterov's steady-state step gain, per 1024 examples
-    lr = opt["lr"] / kilostep_scale  # per-example loss is summed, so this is per example
-    wd = opt["weight_decay"] * bs / kilostep_scale
-    lr_biases = lr * opt["bias_scaler"]
     loss_fn = nn.CrossEntropyLoss(label_smoothing=opt["label_smoothing"], reduction="sum")
-
     t0 = time.perf_counter()
     net = make_net(hyp, train.images, dev, channels_last)
-    norm_biases = [p for n, p in net.named_parameters() if "norm" in n and p.requires_grad]
-    others = [p for n, p in net.named_parameters() if "norm" not in n and p.requires_grad]
-    optimizer = torch.optim.SGD([
-        {"params": norm_biases, "lr": lr_biases, "weight_decay": wd / lr_biases},
-        {"params": others, "lr": lr, "weight_decay": wd / lr},
-    ], momentum=momentum, nesterov=True)
-    steps_per_epoch = len(train) // bs
-    total_steps = math.ceil(steps_per_epoch * opt["train_epochs"])
-    start, peak, end = opt["lr_schedule"]
-
-    def triangle(step: int) -> float:
-        p = int(peak * total_steps)
-        return start + (1 - start) * step / p if step < p else 1 + (end - 1) * (step - p) / max(1, total_steps - p)
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, triangle)
+    optimizer, kilostep_scale = make_optimizer(net, opt)
+    steps_per_epoch = len(train) // opt["batch_size"]
+    state = TrainState(total_steps=math.ceil(steps_per_epoch * opt["train_epochs"]))
+    scheduler = make_scheduler(optimizer, opt["lr_schedule"], state.total_steps)
     g = torch.Generator().manual_seed(hyp["run"]["seed"])
     flip_mask = torch.rand(len(train), generator=g) < 0.5
-    lookahead, step, train_time = None, 0, time.perf_counter() - t0
-    ema = opt["ema"]
+    state.train_time = time.perf_counter() - t0
 
     for epoch in range(math.ceil(opt["train_epochs"])):
         t_epoch = time.perf_counter()
-        net.whiten.bias.requires_grad_(epoch < opt["whiten_bias_epochs"])
-        net.train()
-        loss_sum = correct = seen = 0.0
-        for x, y in train_batches(hyp, train.images, train.labels, epoch, flip_mask, g, dev, channels_last):
-            out = net(x)
-            loss = loss_fn(out, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            loss_sum, seen = loss_sum + loss.item(), seen + len(y)
-            correct += (out.argmax(1) == y).sum().item()
-            if epoch >= ema["start_epochs"] and step % ema["every_n_steps"] == 0:
-                if lookahead is None:
-                    lookahead = Lookahead(net)
-                else:
-                    rho = ema["decay_base"] ** ema["every_n_steps"] * (step / total_steps) ** ema["decay_pow"]
-                    lookahead.update(net, decay=rho)
-            if step >= total_steps:
-                break
-        if lookahead is not None:
-            lookahead.update(net, decay=1.0)
-        train_time += time.perf_counter() - t_epoch
-        last = step >= total_steps
+        batches = train_batches(hyp, train.images, train.labels, epoch, flip_mask, g, dev, channels_last)
+        loss_sum, correct, seen = train_epoch(net, batches, optimizer, scheduler, loss_fn, hyp, epoch, state)
+        state.train_time += time.perf_counter() - t_epoch
+        tta = hyp["net"]["tta_level"] if state.done else 0
         t_eval = time.perf_counter()
-        logits = predict(net, test.images, hyp["net"]["tta_level"] if last else 0, dev, channels_last,
-                         hyp["run"]["eval_batch"])
+        logits = predict(net, test.images, tta, dev, channels_last, hyp["run"]["eval_batch"])
         test_acc = (logits.argmax(1) == test.labels).float().mean().item()
-        test_loss = F.cross_entropy(logits, test.labels).item()
-        row = {"epoch": epoch + 1, "step": step, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-               "test_loss": test_loss, "test_acc": test_acc, "tta": hyp["net"]["tta_level"] if last else 0,
+        row = {"epoch": epoch + 1, "step": state.step, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+               "test_loss": F.cross_entropy(logits, test.labels).item(), "test_acc": test_acc, "tta": tta,
                "lr": optimizer.param_groups[1]["lr"] * kilostep_scale / 1024,
-               "train_time_s": round(train_time, 2),
+               "train_time_s": round(state.train_time, 2),
                "eval_time_s": round(time.perf_counter() - t_eval, 2),
                "wall_time_s": round(time.perf_counter() - t0, 2)}
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
@@ -300,7 +347,7 @@ def main(hyp: dict | None = None, run_dir: str | Path | None = None, device: str
             runs.append_metrics(run_dir, row)
             runs.save_checkpoint(run_dir, {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
                                            "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "ema": None})
-        if last:
+        if state.done:
             return test_acc
     return test_acc
 
