@@ -13,7 +13,7 @@ from torch import nn
 from zoo._registry import register_model
 from zoo.models.resnet import CIFAR_MEAN, CIFAR_STD
 
-DEFAULT_MEMBERS = ("cifar_cnn", "resnet18_cifar", "densenet_cifar")
+DEFAULT_MEMBERS = ("cifar_cnn", "resnet18_cifar", "densenet_bc100_k12")
 
 
 class Ensemble(nn.Module):
