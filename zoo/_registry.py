@@ -23,7 +23,9 @@ from torch import nn
 
 from zoo.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, default_preprocessing  # noqa: F401 (re-export)
 
-TASKS = ("classification", "segmentation")
+# What a model's output is: class scores (N, K); per-pixel class scores (N, K, H, W); a boundary
+# probability map at the input size (N, 1, H, W). training.tasks has one task module for each.
+TASKS = ("classification", "segmentation", "edges")
 
 
 
