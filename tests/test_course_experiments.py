@@ -273,7 +273,7 @@ def test_course_ensemble_end_to_end_on_a_50_class_folder(tmp_path):
     res = fit_course_ensemble(f"imagefolder:{tmp_path / 'folder'}", tmp_path / "ens", image_size=32, epochs=1,
                               max_steps=1, batch_size=4, optimizer="sgd", lr=1e-3, save_weights=False)
     assert res["classes"] == 50 and res["test_images"] == 50 and len(res["per_member"]) == 8
-    assert all(m["steps"] == 1 and np.isfinite(m["last_loss"]) for m in res["per_member"].values())
+    assert all(m["steps"] == 1 and np.isfinite(m["last_epoch_loss"]) for m in res["per_member"].values())
     assert 0 <= res["accuracy"] <= 1
     assert json.loads((tmp_path / "ens" / "ensemble.json").read_text())["accuracy"] == res["accuracy"]
 

@@ -8,7 +8,8 @@ For users with a 50-class image folder and a GPU:
 ``DIR/<train|val>/<class>/<image>`` (``val`` stands in for ``test``). Each of the eight members is a
 torchvision backbone (through the zoo, torchvision's layout, so ``pretrained="torchvision"`` loads
 torchvision's ImageNet weights where they are in the torch cache) with the report's classification
-head, fine-tuned on its own (AdamW, cross-entropy, flips); the ensemble then averages the members'
+head, fine-tuned on its own (AdamW, cross-entropy, flips; the steps are the one loop's
+``training.loop.train_one_epoch`` with the classification task); the ensemble then averages the members'
 softmax probabilities (``zoo.models.ensemble.Ensemble``, soft voting) and ``OUT/ensemble.json``
 gives each member's and the ensemble's accuracy. The heads, as the report lists them:
 
@@ -35,6 +36,8 @@ optimiser, epochs or input size; AdamW 1e-4 for 5 epochs at 224×224 are this mo
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import time
 from dataclasses import dataclass
@@ -42,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from training import runs
@@ -121,8 +123,10 @@ def fit_course_ensemble(data: str, out: str | os.PathLike, *, pretrained: str | 
     test (or val) split; writes ``OUT/ensemble.json`` and, with ``save_weights``, ``OUT/<member>.pt``."""
     from training.data import Augment, BatchLoader, load_dataset
     from training.device import pick_device
+    from training.loop import train_one_epoch
     from training.optim import make_optimizer
     from training.recipes import Recipe
+    from training.tasks import get_task
     from zoo.models.ensemble import Ensemble
     from zoo.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
@@ -138,27 +142,26 @@ def fit_course_ensemble(data: str, out: str | os.PathLike, *, pretrained: str | 
     loader = BatchLoader(train, batch_size, train=True, preprocess=pre, augment=Augment(flip=True), seed=seed,
                          device=dev)
     recipe = Recipe(name="course_ensemble", model="ensemble", data=data, optimizer=optimizer, lr=lr,
-                    weight_decay=weight_decay)
+                    weight_decay=weight_decay, schedule="constant")
+    task = get_task("classification", recipe)
+    task.num_classes = k  # the members are torchvision backbones outside the registry: no task.prepare
     trained, per_member = [], {}
     for member in chosen:
         torch.manual_seed(seed)
         model = build_member(member, k, pretrained).to(dev).train()
         opt = make_optimizer(model, recipe)
+        constant = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
         steps, t0 = 0, time.perf_counter()
         for epoch in range(epochs):
             loader.set_epoch(epoch)
-            for x, y in loader:
-                loss = F.cross_entropy(model(x), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                steps += 1
-                if max_steps is not None and steps >= max_steps:
-                    break
+            n = len(loader) if max_steps is None else min(len(loader), max_steps - steps)
+            train_m, _ = train_one_epoch(model, model, itertools.islice(loader, n), task, opt, constant,
+                                         contextlib.nullcontext(), recipe, None)
+            steps += n
             if max_steps is not None and steps >= max_steps:
                 break
         del opt
-        per_member[member.name] = {"backbone": member.backbone, "steps": steps, "last_loss": loss.item(),
+        per_member[member.name] = {"backbone": member.backbone, "steps": steps, "last_epoch_loss": train_m["loss"],
                                    "train_s": round(time.perf_counter() - t0, 2),
                                    "params": sum(p.numel() for p in model.parameters())}
         if save_weights:
