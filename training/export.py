@@ -57,7 +57,7 @@ def weight_config(run_dir: Path, tag: str, repo_id: str) -> dict[str, Any]:
     history = runs.read_metrics(run_dir)
     metric_keys = ("accuracy", "miou", "pixel_accuracy", "mean_class_accuracy")
     return {
-        "model": config["model"],
+        "model": zoo.get_spec(config["model"]).name,  # a former name becomes the current one
         "tag": tag,
         "repo_id": repo_id,
         "model_kwargs": {**config.get("model_kwargs", {}), "num_classes": len(config["class_names"])},

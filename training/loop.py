@@ -37,6 +37,7 @@ from training.errors import ConfigError
 from training.optim import EMA, lr_factor, make_optimizer
 from training.recipes import Recipe, default_recipe, get_recipe
 from training.tasks import TASKS, Meter, Run, Task, get_task, task_name
+from zoo.paths import runs_root
 
 
 @dataclass
@@ -53,7 +54,7 @@ def new_run_dir(out: str | os.PathLike | None, model: str, data: str) -> Path:
     if out:
         return Path(out)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(os.environ.get("CVZOO_RUNS", "runs")) / f"{model}_{data.split(':')[0]}_{stamp}"
+    return runs_root() / f"{model}_{data.split(':')[0]}_{stamp}"
 
 
 def resolve_recipe(model: str | None, data: str | None, recipe: Recipe | str | None) -> Recipe:
@@ -90,6 +91,7 @@ def new_run(model: str | None, data: str | None, recipe: Recipe | str | None, *,
     if model and set_model and set_model != model:
         raise ConfigError(f"two models given: {model} and --set model={set_model}")
     model, data = model or set_model or r.model, data or r.data
+    model = registered_name(model)
     r = recipe_for(r, model, explicit=recipe is not None)
     if overrides or epochs:
         r = r.override(**{**overrides, "epochs": epochs})
@@ -102,14 +104,19 @@ def new_run(model: str | None, data: str | None, recipe: Recipe | str | None, *,
                test_limit=r.test_limit if test_limit is None else test_limit, **fields)
 
 
-def recipe_for(r: Recipe, model: str, explicit: bool) -> Recipe:
-    """``r`` for ``model`` (a shared recipe's own variant); an ``explicit`` recipe for another model is refused."""
+def registered_name(model: str) -> str:
+    """The registered name of ``model`` (a former name warns and becomes the current one, so run folders
+    record the current name); an unknown name is a :class:`ConfigError`."""
     import zoo
 
     try:
-        zoo.get_spec(model)
+        return zoo.get_spec(model).name
     except KeyError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def recipe_for(r: Recipe, model: str, explicit: bool) -> Recipe:
+    """``r`` for ``model`` (a shared recipe's own variant); an ``explicit`` recipe for another model is refused."""
     if model == r.model or model in r.models:
         return r.for_model(model)
     if explicit and r.model != "*":

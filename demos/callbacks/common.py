@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 import zoo
+from zoo import paths
 from zoo.imageio import ImageLoadError, load_image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,13 +38,13 @@ class DemoError(ValueError):
 
 
 def data_root() -> Path:
-    """``$CVZOO_DATA``, else ``<repo>/../shared/data`` (the course data sets; may be absent)."""
-    return Path(os.environ.get("CVZOO_DATA", REPO.parent / "shared" / "data"))
+    """``$CVZOO_DATA``, else ``<repo>/../shared/data`` (the course data sets; may be absent): ``zoo.paths``."""
+    return paths.data_root()
 
 
 def runs_root() -> Path:
-    """``$CVZOO_RUNS``, else ``./runs`` (where ``python -m training fit`` writes run folders)."""
-    return Path(os.environ.get("CVZOO_RUNS", "runs"))
+    """``$CVZOO_RUNS``, else ``./runs`` (where ``python -m training fit`` writes run folders): ``zoo.paths``."""
+    return paths.runs_root()
 
 
 def read_image(source: Any, notes: list[str] | None = None) -> np.ndarray:
