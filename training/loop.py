@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+import zoo
 from training import runs
 from training.allocator import loaded_allocator
 from training.device import dist_info, setup_device
@@ -107,8 +108,6 @@ def new_run(model: str | None, data: str | None, recipe: Recipe | str | None, *,
 def registered_name(model: str) -> str:
     """The registered name of ``model`` (a former name warns and becomes the current one, so run folders
     record the current name); an unknown name is a :class:`ConfigError`."""
-    import zoo
-
     try:
         return zoo.get_spec(model).name
     except KeyError as exc:
@@ -127,8 +126,6 @@ def recipe_for(r: Recipe, model: str, explicit: bool) -> Recipe:
 
 def check_task(model: str, r: Recipe, freeze: bool) -> None:
     """The model must be one of the recipe's task; ``--freeze-backbone`` is for classification."""
-    import zoo
-
     spec = zoo.get_spec(model)
     if spec.task != r.task:
         raise ConfigError(f"{model} is a {spec.task} model; the {r.task} recipe {r.name!r} needs a {r.task} model "

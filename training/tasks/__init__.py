@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import pkgutil
 
+import zoo
 from training.errors import ConfigError
 from training.recipes import Recipe
 from training.seg.data import is_segmentation_data
@@ -30,8 +31,6 @@ def task_name(model: str | None, data: str | None) -> str:
     if is_segmentation_data(data):
         return "segmentation"
     if model:
-        import zoo
-
         with contextlib.suppress(KeyError):
             return zoo.get_spec(model).task
     return "classification"

@@ -16,9 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import zoo
 from training import plots, runs
 from training.augment import plan_input, post_transform, sample_transform
 from training.data import ArrayDataset, Augment, BatchLoader, load_dataset
+from training.device import autocast
 from training.errors import ConfigError
 from training.recipes import Recipe
 from training.tasks.base import Prepared, Run, register_task
@@ -69,8 +71,6 @@ def find_head(model: nn.Module) -> tuple[str, nn.Linear]:
 def build_model(model_name: str, kwargs: dict[str, Any], pretrained: str | None, num_classes: int) -> nn.Module:
     """The model, optionally from pretrained weights (a run folder or a zoo weight), with its head
     replaced when the class count differs (transfer learning)."""
-    import zoo
-
     if not pretrained:
         return zoo.create_model(model_name, **kwargs)
     if Path(pretrained).is_dir() and (Path(pretrained) / runs.CHECKPOINT).is_file():  # a run folder
@@ -98,8 +98,6 @@ def freeze_backbone(model: nn.Module) -> list[str]:
 
 def check_fit(model: nn.Module, model_name: str, data: ArrayDataset, pre: Any) -> None:
     """Run two images through the model; a shape error becomes a clear :class:`ConfigError`."""
-    import zoo
-
     x = pre(data.images[:2])
     was_training = model.training
     model.eval()
@@ -173,8 +171,6 @@ def evaluate_model(net: nn.Module, ds: ArrayDataset, pre: Any, dev: torch.device
                    run: Path | None, data: str, split: str, tta_flip: bool, channels_last: bool = False,
                    batch_size: int = 256) -> dict[str, Any]:
     """One test pass of ``net`` over ``ds`` and its artefacts in ``out`` (see :func:`write_evaluation`)."""
-    from training.device import autocast
-
     loader = BatchLoader(ds, batch_size, train=False, preprocess=pre, device=dev, channels_last=channels_last)
     try:
         _, meter, _ = run_eval(net, loader, autocast(dev, True), tta_flip)

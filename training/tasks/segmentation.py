@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import zoo
 from training import plots, runs
 from training.device import autocast
 from training.errors import ConfigError
@@ -77,8 +78,6 @@ def class_weights(kind: str | None, data: SegmentationDataset) -> torch.Tensor |
 
 def build_model(run: Run, kwargs: dict[str, Any], saved_kwargs: dict[str, Any]) -> nn.Module:
     """The model to train: from ``run.pretrained`` (a run folder or a zoo weight) or new from ``kwargs``."""
-    import zoo
-
     if not run.pretrained:
         return zoo.create_model(run.model, **kwargs)
     if Path(run.pretrained).is_dir() and (Path(run.pretrained) / runs.CHECKPOINT).is_file():  # a run folder
@@ -282,8 +281,6 @@ class SegmentationTask:
                    len(ds.classes), ds.ignore_index)
 
     def prepare(self, run: Run, dev: torch.device, channels_last: bool, rank: int, world: int) -> Prepared:
-        import zoo
-
         r, self.run_dir = self.r, run.run_dir
         if not is_segmentation_data(run.data):
             raise ConfigError(f"{run.data!r} is not a segmentation data set; known: camvid, camvid:DIR")
