@@ -74,8 +74,32 @@ def test_published_accuracy_is_labelled_with_its_source():
     assert published_imagenet("cifar_cnn") is None
 
 
-def test_compare_and_summary_commands(capsys):
+def test_summary_command_counts_macs(capsys):
     from zoo.cli import main
 
     assert main(["summary", "resnet18", "--depth", "1"]) == 0
     assert "1,814,073,344" in capsys.readouterr().out
+
+
+def test_compare_command_prints_the_lecture_table(capsys):
+    from zoo.cli import main
+
+    assert main(["compare"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["name", "params", "GMACs", "top-1", "%", "top-5", "%", "lecture", "top-5", "%"]
+    assert set(lines[1]) == {"-", " "}
+    table = {cells[0]: cells[1:] for cells in map(str.split, lines[2:lines.index("")])}
+    # one row per ImageNet-sized classifier (224 px, AlexNet's 227), the ensemble excluded
+    imagenet = {n for n in zoo.list_models(task="classification")
+                if zoo.get_spec(n).input_size[1:] in ((224, 224), (227, 227)) and n != "ensemble"}
+    assert set(table) == imagenet and {"alexnet", "vgg16", "resnet152", "googlenet"} <= imagenet
+    # params in millions, MACs counted here (torchvision publishes 1.81 G and 4.09 G for these two),
+    # top-1/top-5 from torchvision's IMAGENET1K_V1 metadata, the lecture's top-5 where it gave one
+    assert table["resnet18"] == ["11.7M", "1.81", "69.76", "89.08", "-"]
+    assert table["resnet50"][:2] == ["25.6M", "4.09"]
+    assert table["resnet152"][-1] == "95.51" and table["alexnet"][-1] == "84.70"
+    assert table["alexnet_2012"][2:4] == ["-", "-"]  # no torchvision weights for the two-tower original
+    for name, cells in table.items():
+        assert cells[0] == f"{zoo.model_info(name)['num_params'] / 1e6:.1f}M", name
+        assert cells[1] == f"{count_macs(name) / 1e9:.2f}", name
+    assert "not measured here" in lines[-2]

@@ -2,6 +2,7 @@
 
 import json
 from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 import zoo
 from training import runs
+from training.cli import main as cli
 from training.export import export
 from training.publish import publish
 from zoo.weights import WeightsIntegrityError
@@ -53,32 +55,38 @@ def test_export_round_trip(run_dir, tmp_path):
         assert torch.equal(model.eval()(x), loaded(x))
 
 
-class RecordingApi:
-    def __init__(self):
-        self.calls = []
+def _hf_api():
+    """An ``HfApi`` double with the real signatures: a misspelt or missing argument raises TypeError."""
+    from huggingface_hub import HfApi
 
-    def create_repo(self, *args, **kwargs):
-        self.calls.append(("create_repo", args, kwargs))
-
-    def upload_folder(self, **kwargs):
-        self.calls.append(("upload_folder", (), kwargs))
-        return SimpleNamespace(oid="0123abc")
+    api = mock.create_autospec(HfApi, instance=True)
+    api.upload_folder.return_value = SimpleNamespace(oid="0123abc")  # a CommitInfo's commit id
+    return api
 
 
 def test_publish_dry_run_and_exact_calls(run_dir, tmp_path):
     _, folder = _exported(run_dir, tmp_path)
-    api = RecordingApi()
+    api = _hf_api()
     plan = publish(folder, "me/lenet5.mnist", dry_run=True, api=api)
     assert plan["files"] == ["README.md", "config.json", "model.safetensors"] and plan["commit"] is None
-    assert api.calls == []
+    assert api.method_calls == []
     result = publish(folder, "me/lenet5.mnist", private=True, notes="first", api=api)
     assert result["commit"] == "0123abc"
-    assert api.calls[0] == ("create_repo", ("me/lenet5.mnist",), {"repo_type": "model", "private": True,
-                                                                  "exist_ok": True})
-    name, _, kwargs = api.calls[1]
-    assert name == "upload_folder" and kwargs["repo_id"] == "me/lenet5.mnist" and kwargs["repo_type"] == "model"
-    assert kwargs["folder_path"] == str(folder) and kwargs["commit_description"] == "first"
-    assert kwargs["allow_patterns"] == ["README.md", "config.json", "model.safetensors"]
+    assert [c[0] for c in api.method_calls] == ["create_repo", "upload_folder"]
+    api.create_repo.assert_called_once_with("me/lenet5.mnist", repo_type="model", private=True, exist_ok=True)
+    sha = json.loads((folder / "config.json").read_text())["sha256"]
+    api.upload_folder.assert_called_once_with(
+        folder_path=str(folder), repo_id="me/lenet5.mnist", repo_type="model",
+        commit_message=f"lenet5.mnist: weights sha256 {sha[:12]}", commit_description="first",
+        allow_patterns=["README.md", "config.json", "model.safetensors"])
+
+
+def test_the_hub_double_refuses_what_hfapi_refuses():
+    api = _hf_api()
+    with pytest.raises(TypeError):
+        api.upload_folder(folder="x", repo_id="me/x")  # folder_path misspelt
+    with pytest.raises(TypeError):
+        api.create_repo("me/x", kind="model")
 
 
 def test_publish_refuses_a_tampered_folder(run_dir, tmp_path):
@@ -86,7 +94,52 @@ def test_publish_refuses_a_tampered_folder(run_dir, tmp_path):
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-4] + b"oops")
     with pytest.raises(WeightsIntegrityError, match="sha256 mismatch"):
-        publish(folder, "me/x", dry_run=True, api=RecordingApi())
+        publish(folder, "me/x", dry_run=True, api=_hf_api())
+    (folder / "README.md").unlink()
+    with pytest.raises(FileNotFoundError, match=r"lacks README\.md; write it with `python -m training export`"):
+        publish(folder, "me/x", dry_run=True, api=_hf_api())
+
+
+# ----------------------------------------------------------------------------- through the CLI
+
+
+def test_export_cli_writes_a_loadable_half_precision_folder(run_dir, tmp_path, capsys):
+    run, model = run_dir
+    (run / "eval" / "test").mkdir(parents=True)
+    (run / "eval" / "test" / "metrics.json").write_text(json.dumps({"accuracy": 0.5, "loss": 1.0}))
+    folder = tmp_path / "w"
+    assert cli(["export", str(run), "-o", str(folder), "--tag", "digits", "--half", "--org", "me"]) == 0
+    config = json.loads((folder / "config.json").read_text())
+    assert json.loads(capsys.readouterr().out) == {"folder": str(folder), "sha256": config["sha256"],
+                                                   "metrics": {"test_accuracy": 0.5}}
+    assert config["repo_id"] == "me/lenet5.digits" and config["tag"] == "digits" and config["dtype"] == "float16"
+    loaded = zoo.create_model("lenet5", pretrained=str(folder))
+    x = torch.randn(4, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model.eval()(x), atol=2e-3, rtol=2e-3)  # fp16 storage
+    # the default tag is the data set, the default organisation zoo's
+    assert cli(["export", str(run), "-o", str(tmp_path / "w2")]) == 0
+    assert json.loads((tmp_path / "w2" / "config.json").read_text())["repo_id"] == "cvzoo/lenet5.mnist"
+
+
+def test_publish_cli_dry_run_and_upload(run_dir, tmp_path, capsys, monkeypatch):
+    import huggingface_hub
+
+    _, folder = _exported(run_dir, tmp_path)
+    sha = json.loads((folder / "config.json").read_text())["sha256"]
+    api = _hf_api()
+    monkeypatch.setattr(huggingface_hub, "HfApi", lambda: api)
+    assert cli(["publish", str(folder), "--repo-id", "me/lenet5.mnist", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "repo_id": "me/lenet5.mnist", "files": ["README.md", "config.json", "model.safetensors"], "sha256": sha,
+        "commit": None}
+    assert api.method_calls == []
+    assert cli(["publish", str(folder), "--repo-id", "me/lenet5.mnist", "--private", "--revision-notes", "v1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert json.loads(out[0])["commit"] == "0123abc"
+    assert out[1] == "pin this revision in the registry entry: revision='0123abc'"
+    api.create_repo.assert_called_once_with("me/lenet5.mnist", repo_type="model", private=True, exist_ok=True)
+    assert api.upload_folder.call_args.kwargs["commit_description"] == "v1"
 
 
 def test_packed_data_is_named_by_its_source(tmp_path):

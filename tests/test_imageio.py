@@ -207,3 +207,83 @@ def test_decompression_bomb_guard_becomes_clear_error() -> None:
     # With our limit switched off, PIL's own guard (> 2 x MAX_IMAGE_PIXELS) still refuses a 30000^2 bomb.
     with pytest.raises(ImageLoadError, match="decompression bomb"):
         load_image(_png_header_only(30000, 30000), max_pixels=None)
+
+
+def test_limits_are_inclusive_and_messages_name_the_source(tmp_path: Path) -> None:
+    png = _png_bytes(Image.fromarray(_rgb(64, 64)))
+    n = len(png)
+    assert load_image(png, max_bytes=n).shape == (64, 64, 3)  # exactly at the limit: allowed
+    p = tmp_path / "big.png"
+    p.write_bytes(png)
+    with pytest.raises(ImageLoadError, match=rf"^the file big\.png is {n / 1e6:.1f} MB, above the limit of "
+                                             rf"{(n - 1) / 1e6:.1f} MB; save it as a smaller JPEG or PNG"):
+        load_image(p, max_bytes=n - 1)
+    with pytest.raises(ImageLoadError, match=r"^the upload is .* MB, above the limit"):
+        load_image(bytearray(png), max_bytes=n - 1)
+    named = io.BytesIO(png)
+    named.name = "camera.png"
+    with pytest.raises(ImageLoadError, match=r"^the upload is .* MB, above the limit"):
+        load_image(named, max_bytes=n - 1)
+    named = io.BytesIO(b"GIF89a" + b"\0" * 50)  # a broken header: the message names the file object
+    named.name = "camera.gif"
+    with pytest.raises(ImageLoadError, match=r"^camera\.gif is (not an image|truncated or corrupt)"):
+        load_image(named)
+    assert load_image(io.BytesIO(png), max_bytes=None).shape == (64, 64, 3)  # a file object read whole
+    assert load_image(memoryview(png)).shape == (64, 64, 3)
+    # pixels: 64 x 64 = 4096 allowed at 4096, refused at 4095, for files, PIL images and arrays alike
+    assert load_image(png, max_pixels=4096).shape == (64, 64, 3)
+    for src in (png, Image.fromarray(_rgb(64, 64)), _rgb(64, 64)):
+        with pytest.raises(ImageLoadError, match=r"^the image is 64x64 = 0\.0 MP, above the limit of 0\.0 MP"):
+            load_image(src, max_pixels=4095)
+    with pytest.raises(ImageLoadError, match=r"^the image is empty \(0x4 pixels\)"):
+        load_image(np.zeros((4, 0, 3), np.uint8))
+    with pytest.raises(ImageLoadError, match=r"is not an image file that can be read; use PNG, JPEG, WebP"):
+        load_image(b"\x00" * 100)
+    with pytest.raises(ImageLoadError, match="no such file"):
+        load_image(tmp_path)  # a folder is not a file
+
+
+def test_alpha_is_blended_with_white_in_proportion() -> None:
+    rgba = np.zeros((1, 3, 4), np.uint8)
+    rgba[0, :, :3] = [[0, 0, 0], [200, 100, 0], [10, 20, 30]]
+    rgba[0, :, 3] = [128, 128, 255]
+    out = load_image(rgba)
+    # rgb * a + 255 * (1 - a), a = 128/255, rounded; an opaque pixel keeps its colour
+    np.testing.assert_array_equal(out[0], [[127, 127, 127], [227, 177, 127], [10, 20, 30]])
+    np.testing.assert_array_equal(load_image(_png_bytes(Image.fromarray(rgba, "RGBA"))), out)
+
+
+def test_arrays_are_converted_and_copied() -> None:
+    notes: list[str] = []
+    out = load_image(np.array([[0.0, 0.5, -1.0, 2.0]]), notes=notes)  # floats clipped to [0, 1]
+    np.testing.assert_array_equal(out[0, :, 0], [0, 128, 0, 255])
+    assert notes == []
+    np.testing.assert_array_equal(load_image(np.array([[0, 257 * 3, 65535]], np.uint16), notes=notes)[0, :, 1],
+                                  [0, 3, 255])
+    assert notes == ["16-bit image scaled to 8 bits"]
+    frozen = np.broadcast_to(np.full((1, 1, 3), 7, np.uint8), (4, 5, 3))  # read-only, not contiguous
+    out = load_image(frozen)
+    assert out.flags.writeable and out.flags.c_contiguous and (out == 7).all()
+    grey = np.arange(6, dtype=np.uint8).reshape(2, 3, 1)
+    assert (load_image(grey) == grey).all() and load_image(grey).shape == (2, 3, 3)
+    from zoo.imageio import to_rgb_u8
+
+    with pytest.raises(ImageLoadError, match=r"^expected a numpy array, got list$"):
+        to_rgb_u8([[0]])
+    with pytest.raises(ImageLoadError, match=r"^unsupported pixel type int64; use uint8, uint16, bool or float"):
+        load_image(np.zeros((2, 2), np.int64))
+
+
+def test_float_and_wide_integer_modes() -> None:
+    # F images with values above 1 are taken as 0..255; I images are clipped to 0..65535 and scaled
+    out = load_image(Image.fromarray(np.array([[0.0, 100.4, 300.0]], np.float32), mode="F"))
+    np.testing.assert_array_equal(out[0, :, 0], [0, 100, 255])
+    with pytest.raises(ImageLoadError, match="holds NaN or infinite values"):
+        load_image(Image.fromarray(np.array([[0.0, np.inf]], np.float32), mode="F"))
+    notes: list[str] = []
+    out = load_image(Image.fromarray(np.array([[-5, 257 * 9, 70000]], np.int32), mode="I"), notes=notes)
+    np.testing.assert_array_equal(out[0, :, 0], [0, 9, 255])
+    assert notes == ["16-bit image scaled to 8 bits"]
+    cmyk: list[str] = []
+    load_image(Image.new("CMYK", (2, 2)), notes=cmyk)
+    assert cmyk == ["CMYK image converted to RGB"]

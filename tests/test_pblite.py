@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import pblite
-from pblite import filters, gradients, masks
+from pblite import filters, masks
 from pblite.cli import default_data_root, main
 from pblite.io import ImageError
 
@@ -103,54 +103,6 @@ def test_half_disc_masks_mirror_disjoint_balanced():
     assert masks.draw_masks(m).dtype == np.uint8
 
 
-# chi-square ------------------------------------------------------------------------------------
-def test_chi_square_zero_for_uniform_and_positive_at_step():
-    flat = torch.zeros((40, 40), dtype=torch.int64)
-    assert float(gradients.chi_square_stack(flat, 4, (3, 6)).abs().max()) < 1e-6
-    step = torch.zeros((40, 40), dtype=torch.int64)
-    step[:, 20:] = 1
-    chi = gradients.chi_square_stack(step, 2, (3, 6), orientations=8)
-    # vertical edge: the orientation pi/2 pair (index 4) straddles it, orientation 0 does not;
-    # the diameter's own column is shared between the halves (one ray each), so chi2 < 1
-    assert 0.6 < float(chi[0, 4, 20, 20]) < 1.0
-    at = chi[:, :, 20, 20].mean(0)
-    assert float(at[4]) > float(at[2]) > float(at[0])
-    assert float(chi[:, 0, 20, 20].max()) < 0.1  # only the two rays of the diameter differ
-    assert float(chi[:, :, 20, 5].max()) < 1e-6  # far from the edge
-    g = gradients.gradient_map(step, 2, (3, 6))
-    assert g.shape == (40, 40) and float(g[20, 19:21].min()) > float(g[20, 5]) + 0.2
-
-
-def test_chi_square_matches_per_mask_loop_and_stride():
-    cv2 = pytest.importorskip("cv2")
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 5, (30, 37))
-    fast = gradients.chi_square_stack(torch.from_numpy(labels), 5, (2, 4), orientations=4).numpy()
-    m = masks.half_disc_masks((2, 4), 4)
-    for s, r in enumerate((2, 4)):
-        c = 4 - r
-        for o in range(4):
-            left = m[s, o, 0, c: c + 2 * r + 1, c: c + 2 * r + 1].astype(np.float32)
-            right = m[s, o, 1, c: c + 2 * r + 1, c: c + 2 * r + 1].astype(np.float32)
-            chi = np.zeros(labels.shape)
-            for k in range(5):
-                oh = (labels == k).astype(np.float32)
-                g = cv2.filter2D(oh, -1, left, borderType=cv2.BORDER_REFLECT_101) / left.sum()
-                h = cv2.filter2D(oh, -1, right, borderType=cv2.BORDER_REFLECT_101) / left.sum()
-                ok = g + h > 0
-                chi[ok] += 0.5 * (g[ok] - h[ok]) ** 2 / (g[ok] + h[ok])
-            np.testing.assert_allclose(fast[s, o], chi, atol=1e-5)
-    strided = gradients.chi_square_stack(torch.from_numpy(labels), 5, (2, 4), orientations=4, stride=3).numpy()
-    np.testing.assert_allclose(strided, fast[:, :, ::3, ::3], atol=1e-6)
-
-
-def test_upsample_grid_keeps_grid_values():
-    grid = torch.rand(2, 5, 7)
-    up = gradients.upsample_grid(grid, (10, 14), 2)
-    assert up.shape == (2, 10, 14)
-    torch.testing.assert_close(up[:, ::2, ::2], grid)
-
-
 # detect ----------------------------------------------------------------------------------------
 def test_detect_finds_disc_boundary():
     img = disc_image()
@@ -166,6 +118,28 @@ def test_detect_finds_disc_boundary():
     for name in ("tg", "bg", "cg", "sobel", "canny"):
         assert getattr(res, name).shape == (64, 64)
     assert res.texton_map.max() < SMALL.n_textons and res.brightness_map.max() < 16
+
+
+def test_detect_matches_the_reference_with_the_same_centres():
+    """``detect`` against ``pblite.reference`` (one cv2.filter2D per filter, bin and half-disc) with the
+    same k-means centres and every pixel evaluated (grad_stride=1). Measured on this image: identical
+    label maps, Sobel and Canny; Tg/Bg/Cg/pb within 2.4e-7, two float32 steps at 1.0 (the chi-square
+    sums run in another order: counts and one product-sum against per-bin filters). The tolerance
+    is 1e-6 (~8 steps). At the default grad_stride=4 the interpolation differs by up to 0.33 here."""
+    from dataclasses import replace
+
+    from pblite.reference import reference_detect
+
+    rng = np.random.default_rng(3)
+    img = np.clip(disc_image(40, 12).astype(np.float32) + rng.normal(0, 12, (40, 40, 3)), 0, 255).astype(np.uint8)
+    cfg = replace(SMALL, gabor_scales=(2.0,), gabor_orientations=4)  # DoG and a small Gabor bank
+    res = pblite.detect(img, cfg)
+    ref = reference_detect(img, cfg, centres=res.centres)
+    for name in ("texton_map", "brightness_map", "colour_map", "sobel", "canny"):
+        np.testing.assert_array_equal(getattr(res, name), ref[name], err_msg=name)
+    for name in ("tg", "bg", "cg", "pb"):
+        np.testing.assert_allclose(getattr(res, name), ref[name], rtol=0, atol=1e-6, err_msg=name)
+    assert res.tg.max() > 0.3 and res.pb.max() == 1.0  # not vacuous: a boundary is found
 
 
 def test_detect_is_seeded_and_accepts_other_formats():
@@ -224,79 +198,7 @@ def test_cli_run_writes_outputs(tmp_path: Path):
         assert (out / "intermediates" / name).is_file(), name
 
 
-# evaluator -------------------------------------------------------------------------------------
-def _bsds_gt_file() -> Path | None:
-    root = default_data_root()
-    p = root / "BSDS500" / "groundTruth" / "val" / "101085.mat" if root else None
-    return p if p and p.is_file() else None
-
-
-def test_evaluator_known_cases():
-    pytest.importorskip("pyEdgeEval", reason="pyEdgeEval not installed (pip install 'cvzoo[pblite]')")
-    from pblite.evaluate import evaluate_arrays, load_gt
-
-    gt_file = _bsds_gt_file()
-    if gt_file is None:
-        # synthetic: two annotators drew the same square outline
-        g = np.zeros((60, 80), np.uint8)
-        g[10, 10:70] = g[50, 10:70] = g[10:51, 10] = g[10:51, 69] = 1
-        gts = [g, g.copy()]
-    else:
-        # the top third (161 x 321) of val/101085: the matcher is the slow part (the full image
-        # takes ~6-18 s for annotator 0 against all 5 on the loaded machine, this crop ~1-2 s)
-        gts = [g[:161] for g in load_gt(gt_file)]
-    # binary predictions: every threshold in (0, 1) gives the same map, so one threshold suffices
-    perfect = evaluate_arrays([gts[0].astype(np.float32)], [[gts[0]]], thresholds=1)
-    assert perfect["ODS"] == pytest.approx(1.0, abs=0.01)  # thinning, +-1 pixel
-    assert min(perfect["pr_curve"]["recall"]) > 0.99 and min(perfect["pr_curve"]["precision"]) > 0.99
-    empty = evaluate_arrays([np.zeros(gts[0].shape, np.float32)], [gts], thresholds=1)
-    assert empty["ODS"] == 0 and empty["OIS"] == 0 and empty["AP"] == 0
-    one = evaluate_arrays([gts[0].astype(np.float32)], [gts], thresholds=1)
-    # every annotated pixel matches itself, up to the thinning step (a pixel or two of ~2,700 can
-    # move; CI measured 0.99926 on a fresh clone where this machine gives 1.0)
-    assert one["pr_curve"]["precision"][0] == pytest.approx(1.0, abs=2e-3)
-    assert 0.5 < one["ODS"] < 1.0  # the other annotators disagree in places
-    if gt_file is not None:
-        # golden values measured here for val/101085, annotator 0 against all 5 (matcher: +-1
-        # pixel): 0.898 on this crop (0.938 on the whole image)
-        assert one["ODS"] == pytest.approx(0.898, abs=0.01)
-    assert one["protocol"]["max_dist"] == 0.0075 and one["protocol"]["thresholds"] == 1
-
-
-def test_evaluate_dir_caches_per_image_and_rescores_only_changes(tmp_path: Path):
-    pytest.importorskip("pyEdgeEval", reason="pyEdgeEval not installed (pip install 'cvzoo[pblite]')")
-    import cv2
-    import scipy.io
-
-    from pblite.evaluate import evaluate_dir
-
-    # straight strokes without corners: the BSDS matcher (time-seeded random outlier edges) matches them
-    # exactly every time; a rectangle outline scored 0.973 instead of 0.982 on ~2% of runs
-    g = np.zeros((40, 50), np.uint8)
-    g[8, 8:42] = g[32, 8:42] = g[14:27, 20] = 1
-    pred_dir, gt_dir, cache = tmp_path / "pred", tmp_path / "gt", tmp_path / "counts"
-    pred_dir.mkdir()
-    gt_dir.mkdir()
-    cell = np.empty((1, 1), object)
-    cell[0, 0] = {"Boundaries": g, "Segmentation": g}
-    for name in ("a", "b"):
-        scipy.io.savemat(gt_dir / f"{name}.mat", {"groundTruth": cell})
-        cv2.imwrite(str(pred_dir / f"{name}.png"), g * 255)
-    first = evaluate_dir(pred_dir, gt_dir, thresholds=3, cache_dir=cache, progress=False)
-    assert first["cached_images"] == 0 and first["ODS"] == pytest.approx(1.0, abs=0.02)
-    assert sorted(x.name for x in cache.iterdir()) == ["a.npz", "b.npz"]
-    again = evaluate_dir(pred_dir, gt_dir, thresholds=3, cache_dir=cache, progress=False)
-    assert again["cached_images"] == 2 and again["pr_curve"] == first["pr_curve"]
-    # a changed prediction, a corrupt cache entry or another protocol is scored again
-    cv2.imwrite(str(pred_dir / "a.png"), np.zeros_like(g))
-    (cache / "b.npz").write_bytes(b"not an npz")
-    changed = evaluate_dir(pred_dir, gt_dir, thresholds=3, cache_dir=cache, progress=False)
-    assert changed["cached_images"] == 0 and changed["ODS"] < 0.8
-    assert evaluate_dir(pred_dir, gt_dir, thresholds=5, cache_dir=cache, progress=False)["cached_images"] == 0
-    with pytest.raises(FileNotFoundError, match="predictions missing"):
-        evaluate_dir(pred_dir, gt_dir, names=["a", "c"], progress=False)
-
-
+# pb combination, tuning ------------------------------------------------------------------------
 def test_combine_default_is_the_assignments_formula_and_options_check():
     from pblite.pipeline import combine
 
@@ -399,32 +301,32 @@ def test_presets_and_bench_resume_refuses_other_settings(tmp_path: Path):
 
 
 # real data -------------------------------------------------------------------------------------
-def _hw0() -> Path | None:
+def _bsds_val() -> Path | None:
     root = default_data_root()
-    p = root / "pblite-hw0" if root else None
-    return p if p and (p / "Images").is_dir() else None
+    return root if root and (root / "BSDS500" / "groundTruth" / "val").is_dir() else None
 
 
 @pytest.mark.data
-@pytest.mark.skipif(_hw0() is None, reason="pblite-hw0 data not found (set CVZOO_DATA)")
-def test_pblite_beats_sobel_on_classic_images():
-    import cv2
+@pytest.mark.slow
+@pytest.mark.skipif(_bsds_val() is None, reason="BSDS500 val not found (set CVZOO_DATA)")
+def test_pblite_ods_beats_sobel_and_canny_on_bsds_val(tmp_path: Path):
+    """The benchmark itself (``bench-bsds``: the C++ matcher against all annotators) on the first
+    BSDS500 val images, at 9 thresholds instead of 99 (the matcher is the slow part: ~45-80 s here).
+    Measured on the first 5: ODS 0.632 (pb-lite), 0.587 (Canny), 0.581 (Sobel); per-image best F
+    0.805/0.827/0.479/0.593/0.573 for pb-lite, at least 0.027 above the better baseline on each.
+    (This replaces a proxy: the correlation of pb with blurred hw0 ground truth, 0.435 against 0.427.)"""
+    pytest.importorskip("pyEdgeEval", reason="pyEdgeEval not installed (pip install 'cvzoo[pblite]')")
+    import json
 
-    hw0 = _hw0()
-    assert hw0 is not None
-    n = int(os.environ.get("PBLITE_TEST_IMAGES", "10"))
-    cfg = pblite.PbConfig(threads=1)  # ~1.5-2.5 s an image on the loaded 2-core machine
-    wins, corr_pb, corr_sobel = 0, [], []
-    for i in range(1, n + 1):
-        img = pblite.load_image(hw0 / "Images" / f"{i}.jpg")
-        gt = cv2.imread(str(hw0 / "GroundTruth" / f"{i}.png"), cv2.IMREAD_GRAYSCALE) > 0
-        # soft target: human boundaries blurred by the matching tolerance (~ 3 px)
-        target = cv2.GaussianBlur(gt.astype(np.float32), (0, 0), 2.0).ravel()
-        res = pblite.detect(img, cfg)
-        cp = np.corrcoef(res.pb.ravel(), target)[0, 1]
-        cs = np.corrcoef(res.sobel.ravel(), target)[0, 1]
-        corr_pb.append(cp)
-        corr_sobel.append(cs)
-        wins += cp > cs
-    # measured: mean 0.435 (pb-lite) vs 0.427 (Sobel), pb-lite higher on 6 of 10 (Canny: 0.230)
-    assert np.mean(corr_pb) > np.mean(corr_sobel), (corr_pb, corr_sobel, wins)
+    n = int(os.environ.get("PBLITE_BSDS_IMAGES", "3"))
+    assert main(["bench-bsds", "--data-root", str(_bsds_val()), "--split", "val", "--limit", str(n),
+                 "--thresholds", "9", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "results.json").read_text())["results"]
+    ods = {m: res[m]["ODS"] for m in ("pblite", "sobel", "canny")}
+    assert all(res[m]["n_images"] == n and res[m]["protocol"]["max_dist"] == 0.0075 for m in ods)
+    assert ods["pblite"] > ods["sobel"] and ods["pblite"] > ods["canny"], ods
+    # per image (its best threshold): pb-lite ahead of both on every one
+    best = {m: [r["f1"] for r in res[m]["per_image"]] for m in ods}
+    wins = sum(p > max(s, c) for p, s, c in zip(best["pblite"], best["sobel"], best["canny"], strict=True))
+    assert wins == n, best
+

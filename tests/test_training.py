@@ -49,25 +49,6 @@ def _one_thread(monkeypatch, tmp_path):
     monkeypatch.setenv("CVZOO_CACHE", str(tmp_path / "cache"))
 
 
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory) -> str:
-    """A learnable 10-class 1x28x28 data set: class k is a bright bar at row 2k+3, plus noise."""
-    rng = np.random.default_rng(0)
-
-    def make(n: int) -> tuple[np.ndarray, np.ndarray]:
-        y = rng.integers(0, 10, n)
-        x = rng.integers(0, 60, (n, 1, 28, 28)).astype(np.uint8)
-        for i, k in enumerate(y):
-            x[i, 0, 2 * k + 3 : 2 * k + 5, 4:24] = 255
-        return x, y.astype(np.int64)
-
-    (xtr, ytr), (xte, yte) = make(256), make(64)
-    path = tmp_path_factory.mktemp("data") / "digits.npz"
-    np.savez(path, format_version=1, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte,
-             classes=np.asarray([f"bar{k}" for k in range(10)]), name="digits")
-    return f"npz:{path}"
-
-
 def _state(run_dir: Path) -> dict[str, torch.Tensor]:
     return runs.load_checkpoint(run_dir)["model"]
 
@@ -305,7 +286,8 @@ def test_embed_writer_and_reader(tmp_path, digits):
     assert e.features.shape == (64, 84) and e.coords.shape == (64, 2) and np.isfinite(e.coords).all()
     assert e.thumbnails.shape == (64, 28, 28, 1) and e.thumbnails.dtype == np.uint8
     assert e.classes[0] == "bar0" and e.meta["model"] == "lenet5" and e.meta["images"] == 64
-    assert 0 <= e.accuracy <= 1 and e.labels.dtype == np.int64
+    assert e.labels.dtype == np.int64
+    assert e.accuracy == evaluate(run, split="test", out_dir=tmp_path / "ev")["accuracy"]  # the run's predictions
     # a shippable subset: same t-SNE layout for the kept points, no features
     small = read_embeddings(embed(run, split="test", out=tmp_path / "small.npz", keep=16, features=False))
     assert small.features.shape == (16, 0) and small.thumbnails.shape == (16, 28, 28, 1)

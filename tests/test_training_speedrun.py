@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import zoo
 from training import speedrun
+from training.data import ArrayDataset
 from zoo.models.speedrun import init_whitening
 
 
@@ -73,3 +75,56 @@ def test_main_writes_a_run_folder_and_is_deterministic(tmp_path, monkeypatch):
     again, rows_again, state_again = _tiny_run(tmp_path, monkeypatch, "b")
     assert again == acc and [r["train_loss"] for r in rows_again] == [r["train_loss"] for r in rows]
     assert all(torch.equal(state[k], state_again[k]) for k in state)
+
+
+def _coloured_squares(n: int, seed: int) -> ArrayDataset:
+    """A learnable 10-class 32x32 RGB set: class k is a square of colour k on noise, at a random place."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 10
+    images = torch.randint(0, 80, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+    colours = torch.tensor([[(k >> b & 1) * 255 for b in range(3)] for k in range(8)] + [[255, 128, 0], [0, 128, 255]],
+                           dtype=torch.uint8)
+    for i, (y, x) in enumerate(torch.randint(0, 20, (n, 2), generator=g).tolist()):
+        images[i, :, y : y + 12, x : x + 12] = colours[labels[i]].view(3, 1, 1)
+    return ArrayDataset("squares", "train", images, labels, [f"c{k}" for k in range(10)])
+
+
+def test_speedrun_cli_end_to_end_on_a_tiny_set(tmp_path, monkeypatch, capsys):
+    """``python -m training.speedrun`` (its ``cli``) on 512 tiny images with a small network: the run folder
+    is a standard one (``python -m training eval`` reads it and agrees with the run's last accuracy)."""
+    import json
+
+    import numpy as np
+
+    from training import runs
+    from training.cli import main as training_cli
+
+    data = {"train": _coloured_squares(512, 0), "test": _coloured_squares(100, 1)}
+    monkeypatch.setattr(speedrun, "load_dataset", lambda name, split: data[split])
+
+    def small(*args, **kwargs):  # the schedule's own hyperparameters, on a network and batch that fit a test
+        hyp = make_hyp(*args, **kwargs)
+        hyp["opt"]["batch_size"], hyp["net"]["widths"], hyp["net"]["whiten_images"] = 64, (8, 16, 16), 512
+        hyp["run"]["eval_batch"] = 50
+        return hyp
+
+    make_hyp = speedrun.make_hyp
+    monkeypatch.setattr(speedrun, "make_hyp", small)
+    run = tmp_path / "run"
+    acc = speedrun.cli(["--schedule", "short", "--epochs", "2", "--seed", "3", "--threads", "1", "--out", str(run)])
+    assert f"final test accuracy {acc:.4f}" in capsys.readouterr().out
+    cfg = runs.read_config(run)
+    assert cfg["schedule"] == "short" and cfg["seed"] == 3 and cfg["threads"] == 1
+    assert cfg["recipe_fields"]["opt"]["train_epochs"] == 2 and cfg["model_kwargs"] == {"widths": [8, 16, 16]}
+    rows = runs.read_metrics(run)
+    assert [(r["epoch"], r["step"], r["tta"]) for r in rows] == [(1, 8, 0), (2, 16, 1)]  # mirror TTA at the end
+    assert rows[-1]["test_acc"] == acc and acc > 0.3  # 10 classes: chance is 0.1
+    assert runs.load_checkpoint(run)["epoch"] == 2
+    # the standard evaluation reads the folder; with the mirror it scores what the run's last pass scored
+    np.savez(tmp_path / "squares.npz", format_version=1, x_train=data["train"].images.numpy(),
+             y_train=data["train"].labels.numpy(), x_test=data["test"].images.numpy(),
+             y_test=data["test"].labels.numpy(), classes=np.asarray(data["test"].classes), name="squares")
+    assert training_cli(["eval", str(run), "--data", f"npz:{tmp_path / 'squares.npz'}", "--tta-flip",
+                         "--out", str(tmp_path / "ev")]) == 0
+    ev = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert ev["images"] == 100 and ev["accuracy"] == pytest.approx(acc, abs=0.011)

@@ -175,3 +175,133 @@ def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
+
+
+# ----------------------------------------------------------------------------- resolution details
+
+
+def test_sha256_file_reads_in_chunks_and_weightspec_as_dict(tmp_path):
+    import hashlib
+
+    blob = bytes(range(256)) * 50
+    (tmp_path / "f").write_bytes(blob)
+    assert sha256_file(tmp_path / "f", chunk=7) == sha256_file(tmp_path / "f") == hashlib.sha256(blob).hexdigest()
+    w = WeightSpec(tag="t", dataset="d", recipe="r", sha256="00", loader=lambda m, s: m, config={"x": 1})
+    assert w.as_dict() == {"tag": "t", "dataset": "d", "recipe": "r", "sha256": "00", "metrics": {},
+                           "repo_id": None, "revision": None, "shipped": False, "license": "MIT",
+                           "preprocessing": None, "class_names": []}
+
+
+def test_folder_state_keeps_integer_tensors_and_reports_bad_json(tmp_path):
+    from safetensors.torch import load_file
+
+    model = _export(tmp_path / "w", name="resnet18_cifar", half=True)  # BatchNorm: int64 num_batches_tracked
+    raw = load_file(tmp_path / "w" / "model.safetensors")
+    assert raw["bn1.num_batches_tracked"].dtype == torch.int64 and raw["bn1.weight"].dtype == torch.float16
+    config = json.loads((tmp_path / "w" / "config.json").read_text())
+    assert config["dtype"] == "float16" and config["config_version"] == 2 and config["tag"] == "test"
+    loaded = load_folder(tmp_path / "w")
+    state = loaded.state_dict()
+    assert state["bn1.num_batches_tracked"].dtype == torch.int64 and state["bn1.weight"].dtype == torch.float32
+    assert torch.equal(state["bn1.running_var"], model.state_dict()["bn1.running_var"].half().float())
+    (tmp_path / "w" / "config.json").write_text("{not json")
+    with pytest.raises(WeightsIntegrityError, match=r"config\.json is not valid JSON"):
+        load_folder(tmp_path / "w")
+
+
+def test_registered_weight_is_fetched_from_the_hub_at_its_pinned_revision(registered, monkeypatch, tmp_path):
+    import huggingface_hub
+
+    model, folder = registered
+    spec = zoo.get_spec("lenet5")
+    weight = dataclasses.replace(spec.weights[0], repo_id="org/lenet5.test", revision="abc123")
+    monkeypatch.setitem(_registry._REGISTRY, "lenet5", dataclasses.replace(spec, weights=(weight,)))
+    monkeypatch.setenv("CVZOO_WEIGHTS", str(tmp_path / "empty"))
+    calls = []
+
+    def download(repo_id, filename, *, revision=None):  # the HF cache: files of one snapshot folder
+        calls.append((repo_id, filename, revision))
+        return str(folder / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    loaded = zoo.create_model("lenet5", pretrained="test")
+    assert calls == [("org/lenet5.test", "config.json", "abc123"), ("org/lenet5.test", "model.safetensors", "abc123")]
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    def offline(*args, **kwargs):
+        raise LocalEntryNotFoundError("no connection")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    with pytest.raises(WeightsNotFoundError, match=r"lenet5\.test: not in the HF cache and the Hub cannot be reached"):
+        zoo.create_model("lenet5", pretrained=True)
+
+    def refused(*args, **kwargs):
+        import httpx
+
+        raise HfHubHTTPError("401 Unauthorized", response=httpx.Response(401, request=httpx.Request("GET", "https://hf.co")))
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", refused)
+    with pytest.raises(WeightsNotFoundError, match=r"the Hub refused org/lenet5\.test@abc123: 401"):
+        zoo.create_model("lenet5", pretrained=True)
+
+
+def test_a_folder_of_another_model_is_refused(registered, tmp_path):
+    _, folder = registered
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "model": "mnist_cnn"}))
+    with pytest.raises(WeightsIntegrityError, match=r"holds weights for 'mnist_cnn', not 'lenet5'"):
+        zoo.create_model("lenet5", pretrained=True)
+
+
+def test_weights_from_a_loader_function(monkeypatch):
+    seen = []
+
+    def loader(model, sha256):
+        seen.append((type(model).__name__, model.classifier[-1].out_features, sha256))
+        return model.train()
+
+    weight = WeightSpec(tag="pip", dataset="d", recipe="r", sha256="feed", loader=loader,
+                        config={"model_kwargs": {"num_classes": 7}, "class_names": list("abcdefg")})
+    spec = zoo.get_spec("lenet5")
+    monkeypatch.setitem(_registry._REGISTRY, "lenet5", dataclasses.replace(spec, weights=(weight,)))
+    model = zoo.create_model("lenet5", pretrained=True)
+    assert seen == [("LeNet5", 7, "feed")] and not model.training  # built with the weight's arguments, eval mode
+    assert zoo.get_class_names("lenet5") == list("abcdefg")
+    with pytest.raises(ValueError, match="num_classes=3 contradicts the weights"):
+        zoo.create_model("lenet5", pretrained=True, num_classes=3)
+    # a weight that records no preprocessing keeps the registry's
+    assert zoo.get_preprocessing("lenet5") == spec.preprocessing
+
+
+def test_preprocessing_and_class_names_come_from_the_default_weight(registered):
+    from zoo._registry import Preprocessing
+
+    pre = zoo.get_preprocessing("lenet5")  # the weight folder's: resize 32, mean/std 0.5, defaults filled in
+    assert pre == Preprocessing(resize=32, crop=(32, 32), mean=(0.5,), std=(0.5,), interpolation="bilinear", pad=0)
+    assert zoo.get_preprocessing("alexnet_2012") == zoo.get_spec("alexnet_2012").preprocessing  # no weights
+    with pytest.raises(WeightsNotFoundError, match="alexnet_2012 has no published weights, so no class names"):
+        zoo.get_class_names("alexnet_2012")
+
+
+def test_pretrained_paths(tmp_path):
+    model = _export(tmp_path / "w")
+    # a .safetensors file alone: the registry's arguments, no config needed
+    loaded = zoo.create_model("lenet5", pretrained=str(tmp_path / "w" / "model.safetensors"))
+    assert not loaded.training
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+    assert not zoo.create_model("lenet5", pretrained=tmp_path / "w").training  # a Path works too
+    # a string with a path separator is a path, even when it does not exist (not a weight tag)
+    with pytest.raises(WeightsNotFoundError, match=r"config\.json is missing"):
+        zoo.create_model("lenet5", pretrained=str(tmp_path / "nowhere"))
+
+
+def test_torchvision_weights_refuse_other_heads():
+    with pytest.raises(ValueError, match="torchvision's ImageNet weights have 1000 classes"):
+        zoo.create_model("resnet18", pretrained="torchvision", num_classes=10)
+    with pytest.raises(WeightsNotFoundError, match="torchvision has no ImageNet weights for resnet18_cifar"):
+        zoo.create_model("resnet18_cifar", pretrained="torchvision")

@@ -94,10 +94,34 @@ def test_ensemble_with_registered_and_timm_members():
 
 
 def test_ensemble_bad_weights():
-    with pytest.raises(ValueError, match="2 members"):
+    with pytest.raises(ValueError, match=r"got 1 weights for 2 members"):
         zoo.create_model("ensemble", members=["lenet5", "lenet5"], weights=[1.0])
     with pytest.raises(ValueError, match="at least one"):
         zoo.create_model("ensemble", members=[])
+    for bad in ([1.0, -0.5], [0.0, 0.0]):
+        with pytest.raises(ValueError, match=rf"non-negative with a positive sum, got \[{bad[0]}, {bad[1]}\]"):
+            zoo.create_model("ensemble", members=["lenet5", "lenet5"], weights=bad)
+
+
+def test_ensemble_defaults_member_probabilities_and_state():
+    from zoo.models.ensemble import DEFAULT_MEMBERS
+
+    torch.manual_seed(0)
+    model = zoo.create_model("ensemble", num_classes=5).eval()  # the default members, each with 5 classes
+    assert [type(m).__name__ for m in model.members] == [type(zoo.create_model(n)).__name__ for n in DEFAULT_MEMBERS]
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        probs = model.member_probabilities(x)
+        out = model(x)
+    assert probs.shape == (3, 2, 5) and torch.allclose(probs.sum(2), torch.ones(3, 2))
+    torch.testing.assert_close(model.weights, torch.full((3,), 1 / 3))  # equal shares by default
+    torch.testing.assert_close(out, probs.mean(0))
+    # the shares are settings, not weights: a state_dict holds the members' parameters only
+    assert not any(k == "weights" for k in model.state_dict()) and all(k.startswith("members.")
+                                                                        for k in model.state_dict())
+    zero = zoo.create_model("ensemble", members=[zoo.create_model("lenet5"), zoo.create_model("lenet5")],
+                            weights=[0.0, 2.0])
+    torch.testing.assert_close(zero.weights, torch.tensor([0.0, 1.0]))  # a zero share is allowed
 
 
 def test_timm_models_through_same_api():
