@@ -94,6 +94,16 @@ def test_chi_square_of_halves_that_share_only_the_diameter():
         assert 0 < float(chi[s, 2, 10, 10]) < 0.5 * float(chi[s, 0, 10, 10])
 
 
+@pytest.mark.parametrize("radius", [2, 3, 5])
+def test_chi_square_is_one_for_halves_with_no_label_in_common(radius):
+    # labels drawn from the masks themselves: one label under the right half-disc, another elsewhere.
+    # The sum comes out a hair above 1 at radius 3 (1 + 2.4e-7 before clamping); chi2 stays in [0, 1]
+    right = masks.half_disc_masks((radius,), 4)[0, 0, 1]
+    labels = np.pad(right.astype(np.int64), 10, mode="edge")
+    chi = gradients.chi_square_stack(torch.from_numpy(labels), 2, (radius,), orientations=4)
+    assert float(chi[0, 0, 10 + radius, 10 + radius]) == 1.0 and float(chi.max()) == 1.0
+
+
 def test_upsample_grid_interpolates_and_pads_the_border():
     grid = torch.arange(12, dtype=torch.float32).view(1, 3, 4) ** 2
     assert gradients.upsample_grid(grid, (3, 4), 1) is grid
@@ -118,6 +128,10 @@ def test_reduce_stack_and_gradient_map():
         gradients.reduce_stack(stack, "median")
     rng = np.random.default_rng(4)
     labels = torch.from_numpy(rng.integers(0, 4, (17, 22)))
+    # the defaults: 8 orientations, every pixel, the mean
+    torch.testing.assert_close(gradients.gradient_map(labels, 4, (2, 4)),
+                               gradients.chi_square_stack(labels, 4, (2, 4), orientations=8).mean((0, 1)))
+    assert gradients.reduce_stack(stack).item() == pytest.approx(3.0)
     g = gradients.gradient_map(labels, 4, (2, 4), orientations=4, stride=2, reduction="max")
     stack = gradients.chi_square_stack(labels, 4, (2, 4), orientations=4, stride=2)
     torch.testing.assert_close(g, gradients.upsample_grid(stack.amax(1).mean(0), (17, 22), 2))
