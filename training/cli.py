@@ -166,14 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     from training.data import DatasetNotFoundError
     from training.errors import ConfigError
     from training.recipes import UnknownRecipeError
+    from zoo.weights import WeightsNotFoundError
 
     args = build_parser().parse_args(argv)
     if args.command in ("fit", "experiment", "course-ensemble"):
         _print_allocator_tip(args.device, argv)
     try:
         return _run(args)
-    except (ConfigError, DatasetNotFoundError, UnknownRecipeError, zoo.UnknownModelError, ValueError,
-            TypeError) as exc:
+    except (ConfigError, DatasetNotFoundError, UnknownRecipeError, zoo.UnknownModelError, WeightsNotFoundError,
+            FileNotFoundError, ValueError, TypeError) as exc:
         if os.environ.get("CVZOO_DEBUG"):
             raise
         print(f"error: {exc}", file=sys.stderr)

@@ -260,20 +260,22 @@ _add(Recipe(
 # ----------------------------------------------------------------------------- CamVid (segmentation)
 # Full-resolution evaluation (360x480) on the void-free pixels; see training/SEGMENTATION.md.
 SEG = {"task": "segmentation", "flip": True, "schedule": "poly", "poly_power": 0.9}
+FCN_LITE0 = ("fcn32s_effnet_lite0", "fcn16s_effnet_lite0")  # the same recipes train the FCN-32s/16s variants
 LITE0_FROZEN = ("encoder.conv_stem", "encoder.bn1", "encoder.blocks.0", "encoder.blocks.1")
 _add(Recipe(
-    name="fcn8s_effnet_lite0_camvid_cpu", model="fcn8s_effnet_lite0", data="camvid", epochs=30, batch_size=8,
-    optimizer="adamw", lr=1.5e-3, weight_decay=1e-4, warmup=0.5, crop_size=(240, 320), scale_range=(0.75, 1.5),
-    jitter=(0.25, 0.25, 0.25, 0.02), class_weights="median_freq_sqrt", frozen=LITE0_FROZEN,
+    name="fcn8s_effnet_lite0_camvid_cpu", model="fcn8s_effnet_lite0", models=FCN_LITE0, data="camvid", epochs=30,
+    batch_size=8, optimizer="adamw", lr=1.5e-3, weight_decay=1e-4, warmup=0.5, crop_size=(240, 320),
+    scale_range=(0.75, 1.5), jitter=(0.25, 0.25, 0.25, 0.02), class_weights="median_freq_sqrt", frozen=LITE0_FROZEN,
     model_kwargs={"pretrained_encoder": True}, threads=1, channels_last=True, eval_every=5, **SEG,
     notes="ImageNet EfficientNet-Lite0 encoder (stride-2/4 stages frozen: 3x less time a step), FCN-8s-style head; "
           "240x320 random-scale crops, AdamW, poly; evaluated at full 360x480. Sized for this project's 2-core "
           "CPU (~50 min, 1 core); 1 thread, because with other jobs on the cores 2 threads ran 10x slower.",
 ))
 _add(Recipe(
-    name="fcn8s_effnet_lite0_camvid_gpu", model="fcn8s_effnet_lite0", data="camvid", epochs=60, batch_size=16,
-    optimizer="adamw", lr=2e-3, weight_decay=1e-4, warmup=2, crop_size=(360, 480), scale_range=(0.75, 1.5),
-    jitter=(0.25, 0.25, 0.25, 0.02), class_weights="median_freq_sqrt", model_kwargs={"pretrained_encoder": True},
+    name="fcn8s_effnet_lite0_camvid_gpu", model="fcn8s_effnet_lite0", models=FCN_LITE0, data="camvid", epochs=60,
+    batch_size=16, optimizer="adamw", lr=2e-3, weight_decay=1e-4, warmup=2, crop_size=(360, 480),
+    scale_range=(0.75, 1.5), jitter=(0.25, 0.25, 0.25, 0.02), class_weights="median_freq_sqrt",
+    model_kwargs={"pretrained_encoder": True},
     device="cuda", bf16=True, channels_last=True, eval_every=5, **SEG,
     notes="One CUDA GPU, full resolution: random-scale 360x480 crops, bf16 autocast, channels_last, AdamW, poly.",
 ))
@@ -302,6 +304,7 @@ DEFAULTS = {(r.model, r.data): r.name for r in RECIPES.values()
             if not r.name.endswith(("_cpu", "_gpu")) and not r.models}
 DEFAULTS.update(DEFAULTS_EXTRA)
 DEFAULTS.update({(m, "camvid"): f"{m}_camvid_cpu" for m in ("fcn8s_effnet_lite0", "fcn32s", "fcn16s", "fcn8s")})
+DEFAULTS.update({(m, "camvid"): "fcn8s_effnet_lite0_camvid_cpu" for m in FCN_LITE0})
 DEFAULTS.update({(m, "cifar10"): f"{m}_cifar10_cpu" for m in CIFAR_MODELS})
 
 # Recipes of renamed models keep their former names too (``resnext_cifar_cifar10_gpu``): get_recipe warns.

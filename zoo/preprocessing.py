@@ -85,7 +85,10 @@ class Preprocessing:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 (N, C, H, W) on any device -> float32 (N, C', H', W'), normalised."""
-        x = x.float().div_(255)
+        return self.apply(x.float().div_(255))
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        """float (N, C, H, W) scaled to [0, 1] -> float32 (N, C', H', W'), normalised (steps 1-5)."""
         if self.resize and min(x.shape[-2:]) != self.resize:
             h, w = x.shape[-2:]
             s = self.resize / min(h, w)

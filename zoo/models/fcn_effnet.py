@@ -1,4 +1,4 @@
-"""An FCN-8s-style segmentation network on the ImageNet-pretrained EfficientNet-Lite0 encoder.
+"""FCN-32s/16s/8s-style segmentation networks on the ImageNet-pretrained EfficientNet-Lite0 encoder.
 
 Long, Shelhamer & Darrell's FCN-8s (CVPR 2015) turns a classifier into a dense predictor: the
 classifier's last layers become convolutions that score classes at stride 32, and 1×1 score
@@ -15,7 +15,8 @@ upsampling initialised to bilinear interpolation. Here the classifier is Efficie
   paper's plain 1×1 scores, which ``skip_hidden=0`` restores); score layers start at zero, as
   in the paper's reference models;
 - fusion: ×2, ×2 and ×8 transposed convolutions initialised to bilinear interpolation (the same
-  ``_upsample`` as :mod:`zoo.models.fcn`).
+  ``_upsample`` as :mod:`zoo.models.fcn`). FCN-16s drops the stride-8 skip (×2 then ×16) and FCN-32s
+  both skips (×32 from ``score_fr`` alone), as in the paper; the three share every other layer.
 
 Any input size: the input is zero-padded at the bottom/right to a multiple of 32 and the
 output cropped back, so the result is N×num_classes×H×W at the input's exact H×W.
@@ -58,12 +59,17 @@ def _zero_last(module: nn.Module) -> None:
 
 
 class FCNEfficientNet(nn.Module):
-    """FCN-8s-style head on EfficientNet-Lite0. Input N×C×H×W, output N×num_classes×H×W logits."""
+    """FCN-``stride``s-style head (stride in {32, 16, 8}) on EfficientNet-Lite0.
+    Input N×C×H×W, output N×num_classes×H×W logits."""
 
     def __init__(self, num_classes: int = 11, in_chans: int = 3, pretrained_encoder: bool = False,
-                 skip_hidden: int = 64, dropout: float = 0.1) -> None:
+                 skip_hidden: int = 64, dropout: float = 0.1, stride: int = 8) -> None:
         super().__init__()
         import timm
+
+        if stride not in (32, 16, 8):
+            raise ValueError(f"FCN stride must be 32, 16 or 8, got {stride}")
+        self.stride = stride
 
         self.encoder = timm.create_model(ENCODER, features_only=True, out_indices=OUT_INDICES, in_chans=in_chans,
                                          pretrained=False)
@@ -71,12 +77,17 @@ class FCNEfficientNet(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(c32, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU6(inplace=True))
         self.drop = nn.Dropout2d(dropout)
         self.score_fr = nn.Conv2d(1280, num_classes, 1)
-        self.score_pool4 = _score(c16, num_classes, skip_hidden)
-        self.score_pool3 = _score(c8, num_classes, skip_hidden)
-        self.upscore2 = _upsample(num_classes, 2)
-        self.upscore_pool4 = _upsample(num_classes, 2)
-        self.upscore_final = _upsample(num_classes, 8)
-        for score in (self.score_fr, self.score_pool4, self.score_pool3):
+        scores = [self.score_fr]
+        if stride <= 16:
+            self.score_pool4 = _score(c16, num_classes, skip_hidden)
+            self.upscore2 = _upsample(num_classes, 2)
+            scores.append(self.score_pool4)
+        if stride == 8:
+            self.score_pool3 = _score(c8, num_classes, skip_hidden)
+            self.upscore_pool4 = _upsample(num_classes, 2)
+            scores.append(self.score_pool3)
+        self.upscore_final = _upsample(num_classes, stride)
+        for score in scores:
             _zero_last(score)
         if pretrained_encoder:
             self.load_imagenet_encoder()
@@ -101,8 +112,10 @@ class FCNEfficientNet(nn.Module):
         x = F.pad(x, (0, -w % 32, 0, -h % 32))
         pool3, pool4, pool5 = self.encoder(x)
         score = self.score_fr(self.drop(self.head(pool5)))
-        score = self.upscore2(score) + self.score_pool4(pool4)
-        score = self.upscore_pool4(score) + self.score_pool3(pool3)
+        if self.stride <= 16:
+            score = self.upscore2(score) + self.score_pool4(pool4)
+        if self.stride == 8:
+            score = self.upscore_pool4(score) + self.score_pool3(pool3)
         return self.upscore_final(score)[..., :h, :w]
 
 
@@ -117,10 +130,27 @@ CAMVID_WEIGHT = WeightSpec(
 )
 
 
-@register_model(task="segmentation", input_size=(3, 360, 480), num_classes=11, family="fcn",
-                paper=f"{PAPER}; encoder: Tan & Le, EfficientNet, ICML 2019 (Lite0)",
-                mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), resize=360, weights=[CAMVID_WEIGHT])
+_SEG_KW = dict(task="segmentation", input_size=(3, 360, 480), num_classes=11, family="fcn",
+               paper=f"{PAPER}; encoder: Tan & Le, EfficientNet, ICML 2019 (Lite0)",
+               mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), resize=360)
+
+
+@register_model(**_SEG_KW, weights=[CAMVID_WEIGHT])
 def fcn8s_effnet_lite0(*, num_classes: int = 11, in_chans: int = 3, pretrained_encoder: bool = False,
                        skip_hidden: int = 64) -> FCNEfficientNet:
     """FCN-8s-style network on an ImageNet EfficientNet-Lite0 encoder (timm tf_efficientnet_lite0); 11 classes."""
     return FCNEfficientNet(num_classes, in_chans, pretrained_encoder, skip_hidden)
+
+
+@register_model(**_SEG_KW)
+def fcn32s_effnet_lite0(*, num_classes: int = 11, in_chans: int = 3,
+                        pretrained_encoder: bool = False) -> FCNEfficientNet:
+    """FCN-32s-style network on the EfficientNet-Lite0 encoder: scores at stride 32, upsampled ×32; 11 classes."""
+    return FCNEfficientNet(num_classes, in_chans, pretrained_encoder, stride=32)
+
+
+@register_model(**_SEG_KW)
+def fcn16s_effnet_lite0(*, num_classes: int = 11, in_chans: int = 3, pretrained_encoder: bool = False,
+                        skip_hidden: int = 64) -> FCNEfficientNet:
+    """FCN-16s-style network on the EfficientNet-Lite0 encoder: stride-32 scores fused with the stride-16 skip."""
+    return FCNEfficientNet(num_classes, in_chans, pretrained_encoder, skip_hidden, stride=16)
