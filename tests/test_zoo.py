@@ -3,6 +3,7 @@ import torch
 
 import zoo
 from zoo.factory import model_info
+from zoo.weights import WeightsNotFoundError
 
 ALL = zoo.list_models()
 EXACT_PARAMS = {"lenet5": 61_706, "alexnet": 61_100_840, "vgg16": 138_357_544, "resnet50": 25_557_032}
@@ -260,3 +261,27 @@ def test_paths_read_the_environment_at_call_time(monkeypatch, tmp_path):
     monkeypatch.delenv("CVZOO_DATA")
     monkeypatch.delenv("CVZOO_RUNS")
     assert (data_root(), runs_root()) == ((REPO_ROOT.parent / "shared" / "data").resolve(), Path("runs"))
+
+
+def test_ensemble_members_by_weight_id_and_their_errors():
+    with pytest.raises(zoo.UnknownModelError, match="Did you mean"):
+        zoo.create_model("ensemble", members=["cifar_speedrun.cifar10", "cifar_speedrn.cifar10"])
+    with pytest.raises(WeightsNotFoundError, match="available: cifar10, cifar10_seed1"):
+        zoo.create_model("ensemble", members=["cifar_speedrun.cifar10", "cifar_speedrun.imagenet"])
+    with pytest.raises(ValueError, match=r"different numbers of classes \(cifar_speedrun.cifar10: 10, fcn8s: 21\)"):
+        zoo.create_model("ensemble", members=["cifar_speedrun.cifar10", "fcn8s"])
+    odd = zoo.create_model("ensemble", members=[zoo.create_model("lenet5"), zoo.create_model("lenet5", num_classes=7)])
+    with pytest.raises(ValueError, match="member 1: 10, member 2: 7"):
+        odd(torch.zeros(1, 1, 32, 32))
+
+
+def test_ensemble_member_normalises_its_own_input():
+    """Members trained with other statistics agree: each normalises the ensemble's [0, 1] input itself."""
+    from zoo.models.ensemble import build_member
+
+    member = build_member("cifar_speedrun.cifar10")
+    pre = zoo.get_preprocessing("cifar_speedrun")
+    x = torch.rand(2, 3, 32, 32)
+    mean, std = torch.tensor(pre.mean).view(1, 3, 1, 1), torch.tensor(pre.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(member(x), member.model((x - mean) / std))

@@ -5,7 +5,7 @@
     python -m training eval RUN_DIR_OR_MODEL --data DATASET --split test
     python -m training embed RUN_DIR_OR_MODEL --data cifar10 --split test [-o FILE.npz]
     python -m training pack cifar10 -o cifar10.npz
-    python -m training ensemble RUN_DIR RUN_DIR ... [--data cifar10]
+    python -m training ensemble [MEMBER ...] [--data cifar10]   (run folders, weights folders, weight ids)
     python -m training recipes [--model MODEL]
     python -m training experiment NAME [--budget-epochs N] [--train-limit N] [--out DIR]   (--list lists them)
     python -m training course-ensemble --data imagefolder:DIR [--pretrained torchvision] [--out DIR]
@@ -101,9 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True)
     p.add_argument("--data-root")
 
-    en = sub.add_parser("ensemble", help="accuracy of averaged softmax probabilities of several run folders")
-    en.add_argument("runs", nargs="+", metavar="RUN_DIR")
-    en.add_argument("--data", help="data set (default: the first run's)")
+    en = sub.add_parser("ensemble", help="accuracy of zoo's Ensemble (averaged softmax) beside each member's")
+    en.add_argument("members", nargs="*", metavar="MEMBER",
+                    help="run folders, weights folders or weight ids (MODEL.TAG); default: the published "
+                         "ensemble's members (zoo.models.ensemble.TRAINED_MEMBERS)")
+    en.add_argument("--data", help="data set (default: the first run's; cifar10 for the published members)")
     en.add_argument("--split", default="test", choices=("train", "test", "val"))
     en.add_argument("--weights", type=float, nargs="+")
     en.add_argument("--data-root")
@@ -251,8 +253,12 @@ def _pack(args: argparse.Namespace) -> int:
 
 def _ensemble(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate_ensemble
+    from zoo.models.ensemble import CIFAR10_WEIGHT, TRAINED_MEMBERS
 
-    res = evaluate_ensemble(args.runs, args.data, args.split, weights=args.weights, data_root=args.data_root,
+    members, data = args.members, args.data
+    if not members:
+        members, data = list(TRAINED_MEMBERS), data or CIFAR10_WEIGHT.dataset
+    res = evaluate_ensemble(members, data, args.split, weights=args.weights, data_root=args.data_root,
                             limit=args.limit, device=args.device, out_dir=args.out)
     print(json.dumps(res))
     return 0

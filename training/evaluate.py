@@ -25,7 +25,6 @@ from training.device import autocast, pick_device
 from training.errors import ConfigError
 from training.seg.data import is_segmentation_data, load_segmentation
 from training.tasks import classification, segmentation
-from training.tasks.classification import run_eval
 from zoo.preprocessing import Preprocessing
 
 
@@ -118,39 +117,76 @@ def evaluate(model_or_run: str | os.PathLike, data: str | None = None, split: st
                                  channels_last=channels_last, **kwargs)
 
 
-def evaluate_ensemble(run_dirs: list[str | os.PathLike], data: str | None = None, split: str = "test", *,
+def ensemble_member(member: str | os.PathLike) -> tuple[nn.Module, bool]:
+    """One member for :func:`evaluate_ensemble`, behind its own preprocessing
+    (:class:`zoo.models.ensemble.Preprocessed`, input in [0, 1]): a run folder, a weights folder or a
+    weight id (``cifar_speedrun.cifar10_seed1``); and whether its recipe evaluates with flip TTA."""
+    import zoo
+    from zoo.models.ensemble import Preprocessed, build_member
+    from zoo.weights import WEIGHTS_FILE, read_config, weight_config
+
+    path = Path(member)
+    if path.is_dir():
+        if (path / WEIGHTS_FILE).is_file():
+            cfg = read_config(path)
+            model = zoo.create_model(cfg["model"], pretrained=str(path))
+        else:
+            model = runs.load_run(path)
+            cfg = model.cvzoo
+        net = Preprocessed(model, make_preprocess(cfg), str(member))
+    elif "." in str(member):
+        net = build_member(str(member))
+        cfg = weight_config(*str(member).split(".", 1))
+    else:
+        raise ConfigError(f"{member!r} is not a run folder, a weights folder or a weight id (MODEL.TAG, as "
+                          "`cvzoo models` lists them); an untrained network cannot be scored")
+    return net, bool(cfg.get("recipe_fields", {}).get("tta_flip", False))
+
+
+def evaluate_ensemble(members: list[str | os.PathLike], data: str | None = None, split: str = "test", *,
                       weights: list[float] | None = None, data_root: str | None = None, limit: int | None = None,
                       device: str | None = None, out_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Average the softmax probabilities of several run folders (each with its own preprocessing and
-    its recipe's flip TTA) and report the ensemble's accuracy beside each member's.
+    """Score :class:`zoo.models.ensemble.Ensemble` of ``members`` (run folders, weights folders or weight
+    ids; see :func:`ensemble_member`), the object the demos use, beside each member alone. A member
+    whose recipe evaluates with flip TTA averages its probabilities with the mirrored image's.
 
     With ``out_dir``, writes ``ensemble.json`` and ``probs.npz``: ``labels`` ``(N,)`` int64 and
-    ``member_<i>`` ``(N, classes)`` float16 softmax probabilities of member ``i`` (in ``run_dirs``
+    ``member_<i>`` ``(N, classes)`` float16 softmax probabilities of member ``i`` (in ``members``
     order, named in ``ensemble.json``), so that any subset can be scored again without the models."""
-    if not run_dirs:
-        raise ConfigError("an ensemble needs at least one run folder")
-    data = data or runs.read_config(run_dirs[0])["data"]
-    dev = pick_device(device)
+    from zoo.models.ensemble import Ensemble
+
+    if not members:
+        raise ConfigError("an ensemble needs at least one member")
+    if data is None:
+        first = Path(members[0])
+        if not (first / "config.json").is_file() or (first / "model.safetensors").is_file():
+            raise ConfigError("give --data: the first member is not a run folder that names its data set")
+        data = runs.read_config(first)["data"]
+    built = [ensemble_member(m) for m in members]
+    model = Ensemble([net for net, _ in built], weights).to(pick_device(device)).eval()
+    dev = next(model.parameters()).device
     ds = load_dataset(data, split, root=data_root).subset(limit, 0)
-    weights = weights or [1.0] * len(run_dirs)
-    probs_sum, members, member_probs = None, {}, []
-    for run_dir, w in zip(run_dirs, weights, strict=True):
-        model = runs.load_run(run_dir).to(dev)
-        cfg = model.cvzoo
-        loader = BatchLoader(ds, 500, train=False, preprocess=make_preprocess(cfg), device=dev)
-        tta = bool(cfg.get("recipe_fields", {}).get("tta_flip", False))
-        _, _, logits = run_eval(model, loader, autocast(dev, True), tta)
-        probs = logits.float().softmax(1)
-        member_probs.append(probs.cpu().numpy().astype(np.float16))
-        members[str(run_dir)] = (probs.argmax(1) == ds.labels).float().mean().item()
-        probs_sum = w * probs if probs_sum is None else probs_sum + w * probs
-    pred = probs_sum.argmax(1)
-    acc = (pred == ds.labels).float().mean().item()
-    result = {"data": data, "split": split, "images": len(ds), "members": members, "weights": weights,
-              "accuracy": acc, "best_member": max(members.values()), "gain": acc - max(members.values())}
+    unit = Preprocessing(mean=(0.0,) * ds.images.shape[1], std=(1.0,) * ds.images.shape[1])
+    loader = BatchLoader(ds, 500, train=False, preprocess=unit, device=dev)
+    member_probs: list[list[torch.Tensor]] = [[] for _ in built]
+    with torch.inference_mode(), autocast(dev, True):
+        for x, _ in loader:
+            probs = model.member_probabilities(x).float()
+            for i, (_, tta) in enumerate(built):
+                p = 0.5 * (probs[i] + model.members[i](x.flip(-1)).float().softmax(1)) if tta else probs[i]
+                member_probs[i].append(p.cpu())
+    stacked = torch.stack([torch.cat(p) for p in member_probs])  # M×N×C
+    labels = ds.labels.cpu()
+    pred = torch.einsum("m,mnc->nc", model.weights.cpu(), stacked).argmax(1)
+    accuracy = (pred == labels).float().mean().item()
+    member_acc = {name: (p.argmax(1) == labels).float().mean().item()
+                  for name, p in zip(model.member_names, stacked, strict=True)}
+    result = {"data": data, "split": split, "images": len(ds), "members": member_acc,
+              "weights": model.weights.tolist(), "accuracy": accuracy, "best_member": max(member_acc.values()),
+              "gain": accuracy - max(member_acc.values())}
     if out_dir:
         out = Path(out_dir)
         runs.write_json(out / "ensemble.json", result)
-        runs.save_npz(out / "probs.npz", compressed=True, labels=ds.labels.cpu().numpy().astype(np.int64),
-                      **{f"member_{i}": p for i, p in enumerate(member_probs)})
+        runs.save_npz(out / "probs.npz", compressed=True, labels=labels.numpy().astype(np.int64),
+                      **{f"member_{i}": p.numpy().astype(np.float16) for i, p in enumerate(stacked)})
     return result

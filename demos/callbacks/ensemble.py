@@ -1,10 +1,9 @@
 """The CIFAR-10 ensemble of the Classify tab and the Lab's *Ensemble* view.
 
-Its members are the CIFAR-10 classifiers with weights (3x32x32 input, 10 classes). Unless the
-registry's ``ensemble`` has published weights of its own, the demos assemble
-:class:`zoo.models.ensemble.Ensemble` from them (equal weights, the average of the members'
-softmax probabilities); it then takes its first member's input transform (32x32, CIFAR-10
-mean/std) and class names. Everything else about classifying is in :mod:`demos.callbacks.classify`.
+Both use the registry's published ``ensemble`` (``zoo.create_model("ensemble", pretrained=True)``):
+:class:`zoo.models.ensemble.Ensemble` of trained members, each behind its own preprocessing, whose
+output is the average of the members' softmax probabilities; its input is the image scaled to
+[0, 1] at 32x32. Everything else about classifying is in :mod:`demos.callbacks.classify`.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ NAME = "ensemble"
 class Vote(NamedTuple):
     """One image through the ensemble: each member's probabilities and their average.
 
-    ``labels``: one a member (its registry name, ``member i`` when unknown); ``members``: ``(M, C)``
+    ``labels``: one a member (its weight id); ``members``: ``(M, C)``
     probabilities; ``average``: ``(C,)``; ``names``: the ``C`` class names; ``latency_ms``: the
     transform and all forward passes (batch 1, CPU).
     """
@@ -44,14 +43,9 @@ def members() -> list[str]:
             if n != NAME and zoo.get_spec(n).num_classes == 10 and zoo.get_spec(n).input_size[1] == 32]
 
 
-def is_published() -> bool:
-    """True when the registry's ``ensemble`` has weights of its own (then it is loaded, not assembled)."""
-    return NAME in zoo.list_models(pretrained=True)
-
-
 def is_offered() -> bool:
-    """True when the Classify tab offers the ensemble: it is published or has at least two members."""
-    return is_published() or len(members()) >= 2
+    """True when the Classify tab offers the ensemble: the registry declares its trained members."""
+    return NAME in zoo.list_models(pretrained=True)
 
 
 def outputs_probabilities(model: nn.Module) -> bool:
@@ -62,23 +56,8 @@ def outputs_probabilities(model: nn.Module) -> bool:
 
 
 def classifier() -> Classifier:
-    """The ensemble (published, else assembled from :func:`members`), its transform and class names.
-
-    Raises :class:`DemoError` when there are fewer than two members to assemble.
-    """
-    if is_published():
-        return common.classifier(NAME)
-    names = members()
-    if len(names) < 2:
-        raise DemoError("The ensemble needs at least two trained CIFAR-10 models; there "
-                        f"{'is' if len(names) == 1 else 'are'} {len(names)}"
-                        f"{' (' + ', '.join(names) + ')' if names else ''}. Train more with "
-                        "`python -m training fit cifar_cnn --data cifar10`.")
-    from zoo.models.ensemble import Ensemble
-
-    nets = [common.get_model(n) for n in names]  # each loaded (and cached) on its own first
-    model = common.get_model(NAME, build=lambda: Ensemble(nets))
-    return Classifier(model, common.get_transform(names[0]), common.class_names(names[0]))
+    """The published ensemble (loaded once, then cached), its [0, 1] input transform and class names."""
+    return common.classifier(NAME)
 
 
 def vote(rgb: np.ndarray) -> Vote:
@@ -92,6 +71,4 @@ def vote(rgb: np.ndarray) -> Vote:
         per_member = model.member_probabilities(x)[:, 0].float()
         average = model(x)[0].float()
     latency = (time.perf_counter() - t0) * 1000
-    known = members()
-    labels = known if len(known) == len(per_member) else [f"member {i + 1}" for i in range(len(per_member))]
-    return Vote(labels, per_member, average, names, latency)
+    return Vote(model.member_names, per_member, average, names, latency)

@@ -7,9 +7,10 @@ from typing import Any
 
 import gradio as gr
 
-from demos.callbacks import classify, ensemble
+from demos.callbacks import classify
 from demos.limits import LIGHT
 from demos.tabs.shared import call, examples, image_file
+from zoo.models.ensemble import TRAINED_MEMBERS
 
 
 def run(file: str | None) -> tuple[Any, ...]:
@@ -19,11 +20,10 @@ def run(file: str | None) -> tuple[Any, ...]:
 
 def build(demo: gr.Blocks) -> None:
     """Declare the sub-tab and wire its events."""
-    members = ensemble.members()
     with gr.Tab("Ensemble", id="lab_ensemble"), gr.Row():
         with gr.Column(scale=1):
             file = image_file("lab_ensemble_in")
-            gr.Markdown(f"Members: the CIFAR-10 classifiers with weights ({', '.join(members) or 'none yet'}), "
+            gr.Markdown(f"Members: {', '.join(TRAINED_MEMBERS)}, each behind its own preprocessing, "
                         "averaged by `zoo.models.ensemble.Ensemble`.", elem_id="lab_ensemble_members")
             button = gr.Button("Compare", variant="primary", elem_id="lab_ensemble_run")
             examples(file)
