@@ -239,6 +239,13 @@ _add(Recipe(
     notes="He et al.'s CIFAR-10 settings (SGD 0.1, wd 1e-4, batch 128, crop+flip) with a one-cycle schedule "
           "instead of the paper's steps; for resnet20/56 and plain20/56.",
 ))
+_add(Recipe(
+    name="he_cifar10_cpu", model="resnet20", models=("resnet56", "plain20", "plain56"), data="cifar10", epochs=8,
+    batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="onecycle", warmup=0.15,
+    crop_pad=4, pad_mode="zeros", flip=True, threads=1, channels_last=True,
+    notes="he_cifar10 cut to this 2-core CPU: 8 epochs (the paper trains 164), the four networks side by side at "
+          "1 thread each (~66 min for all four: resnet20 ~130 s an epoch, resnet56 ~370 s on one idle core).",
+))
 # EfficientNet-Lite0 on CIFAR-10 (the lecture's transfer learning): upsampled to 64x64 so it fits a CPU.
 _add(Recipe(
     name="efficientnet_lite0_cifar10", model="efficientnet_lite0", data="cifar10", epochs=3, batch_size=128,
