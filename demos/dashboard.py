@@ -40,7 +40,8 @@ def _stamp(path: str) -> float:
 
 @st.cache_data(show_spinner=False, ttl=30)
 def find_runs(root: str) -> list[str]:
-    return runs_cb.find_runs(root)
+    """The run folders under ``root``, then the training records shipped with the package's weights."""
+    return runs_cb.find_runs(root) + runs_cb.shipped_records()
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -82,7 +83,9 @@ def pick_runs(root: str) -> list[str]:
     """Sidebar: the runs folder and the runs to compare (returns the chosen run folders)."""
     runs = find_runs(root)
     labels = {runs_cb.label(r, root): r for r in runs}
-    chosen = st.sidebar.multiselect("runs", list(labels), default=list(labels)[:3], key="runs")
+    shipped = set(runs_cb.shipped_records())
+    default = [k for k, r in labels.items() if r not in shipped][:3] or list(labels)[:3]  # the user's runs first
+    chosen = st.sidebar.multiselect("runs", list(labels), default=default, key="runs")
     return [labels[c] for c in chosen]
 
 
@@ -131,6 +134,12 @@ def _embedding_choice(runs: list[str], root: str, key: str) -> str | None:
 
 
 def show_misclassified(runs: list[str], root: str) -> None:
+    for r in runs:
+        items = runs_cb.record_mistakes(r)
+        if items:
+            st.caption(f"{runs_cb.label(r, root)}: its most confident test mistakes, true class → predicted "
+                       "(confidence).")
+            st.image([im for im, _ in items], caption=[c for _, c in items], width=96)
     path = _embedding_choice(runs, root, "mis_file")
     if not path:
         return

@@ -21,7 +21,27 @@ def _app(root: Path, monkeypatch) -> AppTest:
     return AppTest.from_file(DASHBOARD, default_timeout=120)
 
 
+def test_fresh_clone_shows_the_shipped_training_records(tmp_path, monkeypatch):
+    """With no runs of one's own, the weights' shipped records are the runs: curves, confusion matrices,
+    per-class accuracy and their most confident mistakes, with no training."""
+    from demos.callbacks import runs as runs_cb
+
+    records = runs_cb.shipped_records()
+    assert any(r.endswith("cifar_speedrun.cifar10/record") for r in records)
+    at = _app(tmp_path / "empty", monkeypatch).run()
+    assert not at.exception
+    chosen = at.multiselect(key="runs").value
+    assert len(chosen) == min(3, len(records)) and all(c.endswith("(shipped)") for c in chosen)
+    assert "No training runs found" not in " ".join(i.value for i in at.info)
+    summary = at.dataframe[0].value
+    assert all(e > 0 for e in summary["epochs"]) and all(0.9 < a < 1 for a in summary["eval acc"].dropna())
+    assert len(at.get("image")) == len(chosen) + 1  # each record's mistakes, then the shipped embeddings'
+
+
 def test_no_runs_says_how_to_make_one(tmp_path, monkeypatch):
+    from demos.callbacks import runs as runs_cb
+
+    monkeypatch.setattr(runs_cb, "shipped_records", lambda: [])
     at = _app(tmp_path / "empty", monkeypatch).run()
     assert not at.exception
     text = " ".join(i.value for i in at.info)

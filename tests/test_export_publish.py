@@ -13,6 +13,7 @@ from training import runs
 from training.cli import main as cli
 from training.export import export
 from training.publish import publish
+from zoo.artifacts import is_run_folder
 from zoo.weights import WeightsIntegrityError
 
 
@@ -110,8 +111,12 @@ def test_export_cli_writes_a_loadable_half_precision_folder(run_dir, tmp_path, c
     folder = tmp_path / "w"
     assert cli(["export", str(run), "-o", str(folder), "--tag", "digits", "--half", "--org", "me"]) == 0
     config = json.loads((folder / "config.json").read_text())
-    assert json.loads(capsys.readouterr().out) == {"folder": str(folder), "sha256": config["sha256"],
-                                                   "metrics": {"test_accuracy": 0.5}}
+    assert json.loads(capsys.readouterr().out) == {
+        "folder": str(folder), "sha256": config["sha256"], "metrics": {"test_accuracy": 0.5},
+        "record_missing": ["eval/test/confusion.npy", "eval/test/per_class.csv", "eval/test/misclassified.npz"]}
+    # the training record: a run folder without the checkpoint, which the dashboard lists
+    assert is_run_folder(folder / "record") and (folder / "record" / "eval/test/metrics.json").is_file()
+    assert (folder / "record" / "metrics.jsonl").read_bytes() == (run / "metrics.jsonl").read_bytes()
     assert config["repo_id"] == "me/lenet5.digits" and config["tag"] == "digits" and config["dtype"] == "float16"
     loaded = zoo.create_model("lenet5", pretrained=str(folder))
     x = torch.randn(4, 1, 32, 32)

@@ -269,7 +269,8 @@ def _export(args: argparse.Namespace) -> int:
     from zoo.weights import HUB_ORG
 
     cfg = export(args.run_dir, args.out, tag=args.tag, half=args.half, org=args.org or HUB_ORG)
-    print(json.dumps({"folder": args.out, "sha256": cfg["sha256"], "metrics": cfg["metrics"]}))
+    print(json.dumps({"folder": args.out, "sha256": cfg["sha256"], "metrics": cfg["metrics"],
+                      "record_missing": cfg.get("record_missing", [])}))
     return 0
 
 

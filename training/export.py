@@ -1,7 +1,10 @@
 """``python -m training export RUN_DIR -o FOLDER``: a training run becomes a published weight.
 
 The folder is what :mod:`zoo.weights` reads (``model.safetensors``, ``config.json``, ``README.md``
-model card), written by ``zoo.weights.save_weights_folder``: one writer, one reader.
+model card), written by ``zoo.weights.save_weights_folder``: one writer, one reader. Its
+``record/`` subfolder is the run's training record, itself a run folder without the checkpoint
+(:data:`RECORD_FILES`: config, per-epoch metrics, the test evaluation's numbers, confusion matrix,
+per-class table and most confident mistakes), which the dashboard lists as a run.
 """
 
 from __future__ import annotations
@@ -163,6 +166,25 @@ def dataset_name(data: str) -> str:
     return data
 
 
+RECORD = "record"
+# What a weights folder keeps of its run (small files; the plots are drawn again from them).
+RECORD_FILES = ("config.json", "metrics.jsonl", "eval/test/metrics.json", "eval/test/confusion.npy",
+                "eval/test/per_class.csv", "eval/test/misclassified.npz")
+
+
+def write_record(run_dir: str | Path, folder: str | Path) -> list[str]:
+    """Copy the :data:`RECORD_FILES` that ``run_dir`` has into ``folder`` (atomically, file by file);
+    returns the ones it has not."""
+    missing = []
+    for name in RECORD_FILES:
+        src = Path(run_dir) / name
+        if src.is_file():
+            runs.atomic_write_bytes(Path(folder) / name, src.read_bytes())
+        else:
+            missing.append(name)
+    return missing
+
+
 def export(run_dir: str | Path, out: str | Path, *, tag: str | None = None, half: bool = False,
            org: str = HUB_ORG) -> dict[str, Any]:
     """Write the weights folder of a training run; returns its config (with the sha256)."""
@@ -171,4 +193,6 @@ def export(run_dir: str | Path, out: str | Path, *, tag: str | None = None, half
     tag = tag or dataset_name(config["data"])
     cfg = weight_config(run_dir, tag, f"{org}/{config['model']}.{tag}")
     model = runs.load_run(run_dir)
-    return save_weights_folder(model, out, cfg, model_card(cfg), half=half)
+    written = save_weights_folder(model, out, cfg, model_card(cfg), half=half)
+    missing = write_record(run_dir, Path(out) / RECORD)
+    return {**written, "record_missing": missing} if missing else written

@@ -91,8 +91,37 @@ def experiment_table(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict
     return header, rows, folders
 
 
+def shipped_records() -> list[str]:
+    """The training records shipped inside the package's weights folders (``zoo/weights/<id>/record``,
+    written by ``python -m training export``): run folders without a checkpoint."""
+    from zoo.weights import SHIPPED_DIR
+
+    return [str(p) for p in sorted(SHIPPED_DIR.glob("*/record")) if artifacts.is_run_folder(p)]
+
+
+def record_mistakes(run: str | os.PathLike, split: str = "test", scale: int = 3) -> list[tuple[np.ndarray, str]]:
+    """A run's most confident test mistakes (``eval/<split>/misclassified.npz``) as ``(image, "true →
+    predicted (p%)")`` pairs, upscaled ``scale``x; ``[]`` when the run has none stored."""
+    import cv2
+
+    path = Path(run) / "eval" / split / "misclassified.npz"
+    if not path.is_file():
+        return []
+    with np.load(path, allow_pickle=False) as z:
+        images, labels, predictions = z["images"], z["labels"], z["predictions"]
+        confidence, classes = z["confidence"], [str(c) for c in z["classes"]]
+    out = []
+    for im, t, p, c in zip(images, labels, predictions, confidence, strict=True):
+        im = im[..., 0] if im.shape[-1] == 1 else im
+        big = cv2.resize(im, (im.shape[1] * scale, im.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+        out.append((big, f"{classes[t]} → {classes[p]} ({100 * c:.0f}%)"))
+    return out
+
+
 def label(run: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
     p = Path(run)
+    if p.name == "record" and (p.parent / "model.safetensors").is_file():
+        return f"{p.parent.name} (shipped)"
     try:
         return str(p.relative_to(root)) if root else p.name
     except ValueError:

@@ -20,6 +20,8 @@ from demos.callbacks.common import DemoError, class_names, fit_size, get_model, 
 from zoo.segment import Segmenter, class_shares, make_segmenter, overlay, predict_mask
 
 MAX_SIDE = 1024  # photos are shown (and the mask drawn) at most this large; the model sees at most 480 px
+# The course compares FCN-32s, FCN-16s and FCN-8s on one photo: the same encoder, coarser to finer skips.
+FCN_FAMILY = ("fcn32s_effnet_lite0", "fcn16s_effnet_lite0", "fcn8s_effnet_lite0")
 
 
 def segmentation_models() -> list[str]:
@@ -101,3 +103,29 @@ def redraw(state: dict[str, Any] | None, opacity: float) -> np.ndarray | None:
     if not state:
         return None
     return overlay(state["image"], state["mask"], state["colours"], opacity)
+
+
+def compare(image: Any, opacity: float = 0.5, progress: Any = None) -> tuple[list[tuple[np.ndarray, str]], str]:
+    """The FCN comparison: ``([(overlay (H, W, 3) uint8, caption), ...], markdown)``, one overlay per member
+    of :data:`FCN_FAMILY` with weights, coarsest first; captions give each weight's CamVid test mIoU."""
+    import zoo
+
+    names = [n for n in FCN_FAMILY if n in segmentation_models()]
+    if not names:
+        raise DemoError(f"None of {', '.join(FCN_FAMILY)} has trained weights yet.")
+    notes: list[str] = []
+    rgb = fit_size(read_image(image, notes), MAX_SIDE)
+    out, times = [], []
+    for i, name in enumerate(names):
+        if progress is not None:
+            progress(i / len(names), desc=f"segmenting with {name}")
+        seg = segmenter(name)
+        t0 = time.perf_counter()
+        mask = predict_mask(seg, rgb)
+        times.append(f"{name} {(time.perf_counter() - t0) * 1000:.0f} ms")
+        miou = zoo.get_spec(name).weights[0].metrics.get("test_miou")
+        out.append((overlay(rgb, mask, seg.colours, opacity),
+                    f"{name}" + (f" (CamVid test mIoU {miou:.3f})" if miou is not None else "")))
+    text = (f"{rgb.shape[1]}x{rgb.shape[0]}: " + ", ".join(times) + "."
+            + (f" Notes: {'; '.join(notes)}." if notes else ""))
+    return out, text

@@ -173,11 +173,29 @@ def evaluate_model(net: nn.Module, ds: ArrayDataset, pre: Any, dev: torch.device
     """One test pass of ``net`` over ``ds`` and its artefacts in ``out`` (see :func:`write_evaluation`)."""
     loader = BatchLoader(ds, batch_size, train=False, preprocess=pre, device=dev, channels_last=channels_last)
     try:
-        _, meter, _ = run_eval(net, loader, autocast(dev, True), tta_flip)
+        _, meter, logits = run_eval(net, loader, autocast(dev, True), tta_flip)
     except RuntimeError as exc:
         raise ConfigError(f"{model} does not accept {data} images: {str(exc).splitlines()[0]}") from None
-    return write_evaluation(out, net, next(iter(loader))[0], meter, ds.classes, model=model, run=run, data=data,
-                            split=split, tta_flip=tta_flip)
+    result = write_evaluation(out, net, next(iter(loader))[0], meter, ds.classes, model=model, run=run, data=data,
+                              split=split, tta_flip=tta_flip)
+    write_mistakes(out / MISTAKES, ds, logits)
+    return result
+
+
+MISTAKES = "misclassified.npz"
+
+
+def write_mistakes(path: Path, ds: ArrayDataset, logits: torch.Tensor, n: int = 16) -> None:
+    """The ``n`` most confident mistakes of a test pass, small enough to ship with a weight: ``images``
+    (n, H, W, C) uint8 as stored in the data set, ``labels``, ``predictions`` (n,) int64, ``confidence``
+    (n,) float32 (softmax probability of the prediction) and ``classes``."""
+    probs = logits.float().softmax(1)
+    confidence, predictions = probs.max(1)
+    wrong = torch.nonzero(predictions != ds.labels.cpu()).flatten()
+    wrong = wrong[confidence[wrong].argsort(descending=True)][:n]
+    runs.save_npz(path, compressed=True, images=ds.images[wrong].permute(0, 2, 3, 1).cpu().numpy(),
+                  labels=ds.labels.cpu()[wrong].numpy(), predictions=predictions[wrong].numpy(),
+                  confidence=confidence[wrong].numpy().astype(np.float32), classes=np.array(ds.classes))
 
 
 # ----------------------------------------------------------------------------- the task
