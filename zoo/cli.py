@@ -19,17 +19,31 @@ def format_table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _file_size(name: str, tag: str) -> str:
+    """The shipped weights file's size and storage type (``"3.95 MB fp16"``), ``""`` when not shipped."""
+    import json
+
+    from zoo.weights import CONFIG_FILE, SHIPPED_DIR, WEIGHTS_FILE
+
+    folder = SHIPPED_DIR / f"{name}.{tag}"
+    if not (folder / WEIGHTS_FILE).is_file():
+        return ""
+    dtype = json.loads((folder / CONFIG_FILE).read_text()).get("dtype", "float32")
+    return f"; {(folder / WEIGHTS_FILE).stat().st_size / 1e6:.2f} MB {'fp16' if dtype == 'float16' else 'fp32'}"
+
+
 def _weights_cell(info: dict) -> str:
     if not info["weights"]:
         return "-"
     return ", ".join(
-        f"{w['tag']} ({', '.join(f'{k} {v:.4g}' for k, v in w['metrics'].items())})" for w in info["weights"]
+        f"{w['tag']} ({', '.join(f'{k} {v:.4g}' for k, v in w['metrics'].items())}{_file_size(info['name'], w['tag'])})"
+        for w in info["weights"]
     )
 
 
 def models_table(pattern: str | None = None, task: str | None = None, markdown: bool = False) -> str:
     """The registry as a table (plain text, or Markdown for the README): name, the module that defines it,
-    task, input, parameters, weights with their test metrics."""
+    task, input, parameters, weights with their test metrics and, when shipped, their file's size."""
     rows, header = [], ["name", "module", "task", "input", "parameters", "weights"]
     for name in list_models(pattern, task=task):
         info = model_info(name, macs=False)
