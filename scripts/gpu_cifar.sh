@@ -7,7 +7,8 @@
 #   side by side train at 22-29k images/s each (resnet18_cifar's 40 epochs in 106 s), while eight at once
 #   shared ~20k images/s among them; the whole list needs about 14 GPU-minutes, so on a 15-minute lease
 #   split it over calls with GPU_JOBS.
-# Writes the small files of every run (config, metrics, evaluation; no checkpoints) as $OUT/cls_runs.tgz and the
+# Writes a ready weights folder of every model it trains to $OUT/weights/MODEL.TAG (gpu_export in gpu_common.sh),
+# the small files of every run (config, metrics, evaluation; no checkpoints) as $OUT/cls_runs.tgz and the
 # log as $OUT/gpu_cifar.log.
 #
 # Run from the repository root:   bash scripts/gpu_cifar.sh
@@ -80,6 +81,11 @@ if [ "${#members[@]}" -gt 1 ]; then
   "$PY" -m training ensemble "${members[@]}" --data "$CIFAR" --device "$DEVICE" --out "$RUNS/ensemble" \
     > "$RUNS/logs/ensemble.log" 2>&1; tail -n 1 "$RUNS/logs/ensemble.log" | cut -c1-600
 fi
+
+echo "== $(date -u +%T) weights folders in $OUT/weights"
+while read -r name _ _ _; do
+  [ -f "$RUNS/$name/checkpoint.pt" ] && gpu_export "$RUNS/$name"
+done <<< "$JOBS"
 
 tar czf "$OUT/cls_runs.tgz" -C "$RUNS" --exclude="*.pt" --exclude="*.html" . && ls -la "$OUT"
 "$PY" - "$RUNS" <<'PYEOF'

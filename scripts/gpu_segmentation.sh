@@ -3,7 +3,8 @@
 #   1. fcn8s_effnet_lite0, recipe fcn8s_effnet_lite0_camvid_gpu (full 360x480, bf16 autocast), ~3 min;
 #   2. fcn8s (VGG16, from random init: no ImageNet VGG16 weights offline), recipe fcn8s_camvid_gpu, ~4 min;
 #   3. both evaluated on the test split (the fits end with it; re-run here if a fit was cut short);
-#   4. the small files of both run folders, plus the effnet checkpoint (model weights only), copied to $OUT.
+#   4. the small files of both run folders, plus the effnet checkpoint (model weights only), copied to $OUT, and
+#      a ready weights folder of each in $OUT/weights/MODEL.camvid (gpu_export in gpu_common.sh).
 #
 # Run from the repository root of a copy where CamVid is at shared/data/camvid:
 #     bash scripts/gpu_segmentation.sh
@@ -95,6 +96,9 @@ state = torch.load(sys.argv[1], map_location="cpu", weights_only=True)
 torch.save({k: state.get(k) for k in ("model", "ema", "epoch", "recipe")}, sys.argv[2])
 PYEOF
 fi
+for name in fcn8s_effnet_lite0 fcn8s; do
+  gpu_export "$RUNS/$name"
+done
 "$PY" - "$OUT" <<'PYEOF'
 import json, sys
 from pathlib import Path
