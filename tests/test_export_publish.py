@@ -1,6 +1,10 @@
 """``training export`` writes what ``zoo.weights`` reads; ``training publish`` calls HfApi as documented."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
 
@@ -15,6 +19,8 @@ from training.export import export
 from training.publish import publish
 from zoo.artifacts import is_run_folder
 from zoo.weights import WeightsIntegrityError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -154,3 +160,22 @@ def test_packed_data_is_named_by_its_source(tmp_path):
     assert dataset_name(f"npz:{tmp_path / 'packed.npz'}") == "cifar10"
     assert dataset_name(f"npz:{tmp_path / 'missing.npz'}") == f"npz:{tmp_path / 'missing.npz'}"
     assert dataset_name("mnist") == "mnist"
+
+
+def test_gpu_scripts_export_a_ready_weights_folder(run_dir, tmp_path, data_root):
+    """``gpu_export`` (scripts/gpu_common.sh, used by every scripts/gpu_*.sh) evaluates a run the fit left
+    unevaluated and writes its fp16 weights folder with the training record under $OUT/weights."""
+    run, model = run_dir
+    env = {**os.environ, "PYTHON": sys.executable, "OUT": str(tmp_path / "out"), "DEVICE": "cpu",
+           "CVZOO_DATA": str(data_root)}
+    done = subprocess.run(["bash", "-c", f"source scripts/gpu_common.sh && gpu_export {run}"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    folder = tmp_path / "out" / "weights" / "lenet5.mnist"
+    config = json.loads((folder / "config.json").read_text())
+    assert config["dtype"] == "float16" and 0 <= config["metrics"]["test_accuracy"] <= 1
+    assert (folder / "record" / "eval" / "test" / "misclassified.npz").is_file()
+    loaded = zoo.create_model("lenet5", pretrained=str(folder))
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model.eval()(x), atol=2e-3, rtol=2e-3)
