@@ -20,7 +20,7 @@ from zoo.weights import HUB_ORG, WeightSpec
 
 CIFAR10_WEIGHT = WeightSpec(
     tag="cifar10", dataset="cifar10", recipe="cifar_cnn_cifar10", metrics={"test_accuracy": 0.7659},
-    sha256="4b4f921a24a3f8c9b5b105c8fda8e5acae4569ab1623e93840387c17011d4d2b",
+    sha256="ff27f414621b5607dd2d0202d054fef5f04efb74480b189c865c4cdb232e251b",
     repo_id=f"{HUB_ORG}/cifar_cnn.cifar10", shipped=True, class_names=CIFAR10_CLASSES,
     preprocessing=Preprocessing(mean=CIFAR_MEAN, std=CIFAR_STD, resize=32, crop=(32, 32)),
 )
