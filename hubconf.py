@@ -50,6 +50,8 @@ fcn32s = _entrypoint("fcn32s")
 fcn8s = _entrypoint("fcn8s")
 
 # zoo.models.fcn_effnet
+fcn16s_effnet_lite0 = _entrypoint("fcn16s_effnet_lite0")
+fcn32s_effnet_lite0 = _entrypoint("fcn32s_effnet_lite0")
 fcn8s_effnet_lite0 = _entrypoint("fcn8s_effnet_lite0")
 
 # zoo.models.googlenet

@@ -189,6 +189,11 @@ def show_pb(root: str) -> None:
 def show_experiments(root: str) -> None:
     """The course experiments' tables (``python -m training experiment``) with their rows' curves, then
     the course's runs beside ours (same model and data), table then curves side by side."""
+    he = runs_cb.he_records()
+    if he:
+        st.subheader("Plain vs residual (He et al. 2016, the lecture's figure), from the shipped weights' records")
+        st.caption("The same recipe (he_cifar10_cpu) for each network; their model cards give the budget.")
+        st.plotly_chart(runs_cb.train_error_figure(he), width="stretch", key="he_figure")
     experiments = runs_cb.find_experiments(root)
     for path in experiments:
         header, rows, folders = runs_cb.experiment_table(path)
@@ -202,7 +207,7 @@ def show_experiments(root: str) -> None:
             st.plotly_chart(fig, width="stretch", key=f"experiment_{header['experiment']}")
     course, ours = runs_cb.experiment_runs(root)
     if not course:
-        if not experiments:
+        if not experiments and not he:
             st.info(runs_cb.NO_EXPERIMENTS.format(root=root))
         return
     st.caption("Course side: runs whose recipe's name contains \"course\"; ours: the other runs of the same model "

@@ -91,7 +91,11 @@ def test_zoo_browser_layer_summary(tmp_path, monkeypatch):
 
 
 def test_experiments_course_beside_ours(tmp_path, monkeypatch):
-    at = _app(tmp_path / "empty", monkeypatch).run()
+    from demos.callbacks import runs as runs_cb
+
+    with monkeypatch.context() as m:
+        m.setattr(runs_cb, "he_records", dict)  # no shipped records of He et al.'s networks
+        at = _app(tmp_path / "empty", monkeypatch).run()
     assert "No experiment runs yet" in " ".join(i.value for i in at.info)
     course = make_run(tmp_path / "runs", "course")
     cfg = json.loads((course / "config.json").read_text())

@@ -124,3 +124,28 @@ def test_segment_tab_pixel_accuracy_on_camvid_test_images():
         common.clear_model_cache()
     assert correct / labelled >= MIN_PIXEL_ACCURACY, per_image
     assert min(per_image.values()) >= MIN_IMAGE_PIXEL_ACCURACY, per_image
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not (CAMVID / "test.txt").is_file(),
+                    reason=f"CamVid not found under {CAMVID} (set CVZOO_DATA to the folder holding camvid/)")
+def test_segment_tab_compares_the_three_fcns_on_one_photo():
+    """The Segment tab's FCN-32s/16s/8s comparison draws each shipped network's own mask (the same as the
+    Segment button's for that model), coarsest first, each captioned with its weight's test mIoU."""
+    image, label = camvid_test_pairs(3)[1]
+    truth = np.asarray(Image.open(label))
+    common.clear_model_cache()
+    try:
+        gallery, text = segment.compare(str(image), opacity=1.0)
+        assert [c.split(" ")[0] for _, c in gallery] == list(segment.FCN_FAMILY)
+        assert all("CamVid test mIoU 0." in c for _, c in gallery) and all(n in text for n in segment.FCN_FAMILY)
+        accuracy = {}
+        for (picture, _), name in zip(gallery, segment.FCN_FAMILY, strict=True):
+            over, *_, state, _ = segment.segment(str(image), name, 1.0)
+            assert np.array_equal(picture, over)  # opacity 1: the picture is the mask's colours
+            keep = truth != VOID
+            accuracy[name] = float((state["mask"][keep] == truth[keep]).mean())
+    finally:
+        common.clear_model_cache()
+    assert min(accuracy.values()) >= 0.8, accuracy
+    assert not np.array_equal(gallery[0][0], gallery[2][0])  # FCN-32s and FCN-8s draw different masks

@@ -174,10 +174,13 @@ RECORD_FILES = ("config.json", "metrics.jsonl", "eval/test/metrics.json", "eval/
 
 def write_record(run_dir: str | Path, folder: str | Path) -> list[str]:
     """Copy the :data:`RECORD_FILES` that ``run_dir`` has into ``folder`` (atomically, file by file);
-    returns the ones it has not."""
+    returns the ones it has not (a segmentation run stores no misclassified images)."""
     missing = []
+    segmentation = runs.read_config(run_dir).get("task") == "segmentation"
     for name in RECORD_FILES:
         src = Path(run_dir) / name
+        if segmentation and name.endswith("misclassified.npz"):
+            continue
         if src.is_file():
             runs.atomic_write_bytes(Path(folder) / name, src.read_bytes())
         else:

@@ -200,6 +200,38 @@ def curves_figure(runs: list[str], root: str | None = None) -> Any:
     return fig
 
 
+# He et al. (2016), Fig. 6 of the lecture: plain nets train worse as they deepen, residual nets better.
+HE_NETS = ("plain20", "plain56", "resnet20", "resnet56")
+
+
+def he_records() -> dict[str, str]:
+    """``{model: record}`` of the shipped records of He et al.'s four CIFAR-10 networks (those present)."""
+    found = {read_config(r).get("model"): r for r in shipped_records()}
+    return {m: found[m] for m in HE_NETS if m in found}
+
+
+def train_error_figure(records: dict[str, str]) -> Any:
+    """The lecture's plain-versus-residual figure: training error (%) per epoch, solid, and test error,
+    dashed; plain nets in warm colours, residual nets in cool ones, the deeper net of each thicker."""
+    import plotly.graph_objects as go
+
+    colours = {"plain20": "#f4a261", "plain56": "#d62828", "resnet20": "#48cae4", "resnet56": "#023e8a"}
+    fig = go.Figure()
+    for name, run in records.items():
+        rows = read_metrics(run)
+        ep = [x.get("epoch") for x in rows]
+        style = {"color": colours.get(name), "width": 3 if name.endswith("56") else 1.5}
+        fig.add_trace(go.Scatter(x=ep, y=[100 * (1 - x["train_acc"]) for x in rows], mode="lines+markers",
+                                 name=f"{name} train", line=style))
+        fig.add_trace(go.Scatter(x=ep, y=[None if x.get("test_acc") is None else 100 * (1 - x["test_acc"])
+                                          for x in rows], mode="lines", name=f"{name} test",
+                                 line={**style, "dash": "dash"}))
+    fig.update_layout(title="plain vs residual on CIFAR-10: training error (solid), test error (dashed)",
+                      xaxis_title="epoch", yaxis_title="error (%)", height=420,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
 def confusion_figure(confusion: np.ndarray, names: list[str], title: str = "") -> Any:
     """Heatmap of the row-normalised confusion matrix (colour) with the counts as text."""
     import plotly.graph_objects as go

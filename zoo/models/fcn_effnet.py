@@ -119,15 +119,32 @@ class FCNEfficientNet(nn.Module):
         return self.upscore_final(score)[..., :h, :w]
 
 
-CAMVID_WEIGHT = WeightSpec(
-    tag="camvid", dataset="camvid", recipe="fcn8s_effnet_lite0_camvid_gpu",
-    metrics={"test_miou": 0.6449900431824162, "test_pixel_accuracy": 0.8980688481838266,
-             "test_mean_class_accuracy": 0.8015691881923291},
-    sha256="3bf9391b69d5333c75c33ece9f847f6020265432cd7aa971005f8e5febfb90c0",
-    repo_id=f"{HUB_ORG}/fcn8s_effnet_lite0.camvid", shipped=True,
-    license="CamVid as distributed with SegNet: non-commercial use, with attribution",
-    class_names=CAMVID_CLASSES, preprocessing=Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
-)
+def _camvid_weight(model: str, recipe: str, metrics: dict[str, float], sha256: str) -> WeightSpec:
+    """A CamVid weight of one of the three networks (shipped as fp16, evaluated at full 360×480)."""
+    return WeightSpec(
+        tag="camvid", dataset="camvid", recipe=recipe, metrics=metrics, sha256=sha256,
+        repo_id=f"{HUB_ORG}/{model}.camvid", shipped=True,
+        license="CamVid as distributed with SegNet: non-commercial use, with attribution",
+        class_names=CAMVID_CLASSES, preprocessing=Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+    )
+
+
+CAMVID_WEIGHT = _camvid_weight(
+    "fcn8s_effnet_lite0", "fcn8s_effnet_lite0_camvid_gpu",
+    {"test_miou": 0.6449900431824162, "test_pixel_accuracy": 0.8980688481838266,
+     "test_mean_class_accuracy": 0.8015691881923291},
+    "3bf9391b69d5333c75c33ece9f847f6020265432cd7aa971005f8e5febfb90c0")
+# FCN-32s and FCN-16s: the CPU recipe (30 epochs, 240×320 crops, 1 thread; training/SEGMENTATION.md)
+CAMVID_WEIGHT_32S = _camvid_weight(
+    "fcn32s_effnet_lite0", "fcn8s_effnet_lite0_camvid_cpu",
+    {"test_miou": 0.5644873674839205, "test_pixel_accuracy": 0.8592000153309677,
+     "test_mean_class_accuracy": 0.7462159883442164},
+    "b5ea909365d42507299af9c23018a366f5041504d45e17d5105ee817c21bbfcd")
+CAMVID_WEIGHT_16S = _camvid_weight(
+    "fcn16s_effnet_lite0", "fcn8s_effnet_lite0_camvid_cpu",
+    {"test_miou": 0.6007476587845578, "test_pixel_accuracy": 0.8779727801457357,
+     "test_mean_class_accuracy": 0.7727585964885937},
+    "250441c11d1b3337dadadeaa7166851d3d517dea6152d06e967e34fdf8c88d78")
 
 
 _SEG_KW = dict(task="segmentation", input_size=(3, 360, 480), num_classes=11, family="fcn",
@@ -142,14 +159,14 @@ def fcn8s_effnet_lite0(*, num_classes: int = 11, in_chans: int = 3, pretrained_e
     return FCNEfficientNet(num_classes, in_chans, pretrained_encoder, skip_hidden)
 
 
-@register_model(**_SEG_KW)
+@register_model(**_SEG_KW, weights=[CAMVID_WEIGHT_32S])
 def fcn32s_effnet_lite0(*, num_classes: int = 11, in_chans: int = 3,
                         pretrained_encoder: bool = False) -> FCNEfficientNet:
     """FCN-32s-style network on the EfficientNet-Lite0 encoder: scores at stride 32, upsampled ×32; 11 classes."""
     return FCNEfficientNet(num_classes, in_chans, pretrained_encoder, stride=32)
 
 
-@register_model(**_SEG_KW)
+@register_model(**_SEG_KW, weights=[CAMVID_WEIGHT_16S])
 def fcn16s_effnet_lite0(*, num_classes: int = 11, in_chans: int = 3, pretrained_encoder: bool = False,
                         skip_hidden: int = 64) -> FCNEfficientNet:
     """FCN-16s-style network on the EfficientNet-Lite0 encoder: stride-32 scores fused with the stride-16 skip."""
