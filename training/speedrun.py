@@ -358,9 +358,9 @@ def fit(run_dir: str | Path | None, *, device: str = "cpu", epochs: float | None
     return main(make_hyp(schedule, epochs=epochs, seed=seed), run_dir, device)
 
 
-def cli(argv: list[str] | None = None) -> float:
-    """``python -m training.speedrun``: parse ``argv``, train, print and return the final accuracy."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m training.speedrun`` command line."""
+    ap = argparse.ArgumentParser(prog="python -m training.speedrun", description=__doc__.split("\n")[0])
     ap.add_argument("--schedule", choices=list(SCHEDULES), default="full",
                     help="full: airbench94's 9.9 epochs and 6-view TTA (94%%); short: 4 epochs, mirror TTA (90%%)")
     ap.add_argument("--out", help="run folder to write (config.json, metrics.jsonl, checkpoint.pt)")
@@ -369,7 +369,12 @@ def cli(argv: list[str] | None = None) -> float:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=BASE["run"]["seed"],
                     help="initialisation, flips and batch order (another seed gives another ensemble member)")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def cli(argv: list[str] | None = None) -> float:
+    """``python -m training.speedrun``: parse ``argv``, train, print and return the final accuracy."""
+    args = build_parser().parse_args(argv)
     if args.device == "cpu":
         print_allocator_tip(" ".join(["python", "-m", "training.speedrun", *(sys.argv[1:] if argv is None else argv)]))
     hyp = make_hyp(args.schedule, epochs=args.epochs, threads=args.threads, seed=args.seed)

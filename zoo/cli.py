@@ -86,7 +86,8 @@ def compare_table() -> str:
             "not measured here.\nlecture top-5: the course lecture's table, as printed.")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``cvzoo`` command line: models, summary, compare, segment."""
     parser = argparse.ArgumentParser(prog="cvzoo", description="cvzoo: a model zoo for classic computer vision")
     sub = parser.add_subparsers(dest="command", required=True)
     p_models = sub.add_parser("models", help="list registered models")
@@ -106,7 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_seg.add_argument("--alpha", type=float, default=0.55, help="weight of the class colours in the overlay")
     p_seg.add_argument("--max-side", type=int, default=480, help="longest side the model sees (0: full size)")
     p_seg.add_argument("--mask-out", help="also write the class ids as a grey PNG")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         if args.command == "models":
             print(models_table(args.pattern, args.task, args.markdown))
