@@ -148,3 +148,16 @@ def test_shipped_embeddings_belong_to_the_shipped_model(name, monkeypatch):
         pred = model(x).argmax(1).numpy()
     assert (pred == emb.predictions[:200]).mean() >= 0.99
     assert abs(emb.accuracy - emb.meta["accuracy_all"]) < 0.02  # the subset is representative
+
+
+def test_hub_entrypoint_loads_the_trained_ensemble(monkeypatch):
+    """``torch.hub.load(<repo>, "ensemble", pretrained=True)``: the published members, offline."""
+    from zoo.models.ensemble import TRAINED_MEMBERS, Ensemble
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("CVZOO_WEIGHTS", raising=False)
+    model = hubconf.ensemble(pretrained=True)
+    assert isinstance(model, Ensemble) and model.member_names == list(TRAINED_MEMBERS) and not model.training
+    x = torch.rand(2, 3, 32, 32)  # the ensemble's input: [0, 1], each member normalises it itself
+    with torch.no_grad():
+        torch.testing.assert_close(model(x).sum(1), torch.ones(2))
