@@ -20,7 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo._registry import register_model
+from zoo.classes import CIFAR10_CLASSES
 from zoo.models.resnet import CIFAR_MEAN, CIFAR_STD
+from zoo.preprocessing import Preprocessing
+from zoo.weights import HUB_ORG, WeightSpec
 
 PAPER = "He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (Sec. 4.2, CIFAR-10)"
 
@@ -88,9 +91,28 @@ class CifarResNetHe(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+def _cifar10(model: str, accuracy: float, sha256: str) -> WeightSpec:
+    """The CPU-budget CIFAR-10 weight (recipe ``he_cifar10_cpu``: 4 epochs, the four networks side by side; fp16)."""
+    return WeightSpec(
+        tag="cifar10", dataset="cifar10", recipe="he_cifar10_cpu", metrics={"test_accuracy": accuracy}, sha256=sha256,
+        repo_id=f"{HUB_ORG}/{model}.cifar10", shipped=True, class_names=CIFAR10_CLASSES,
+        preprocessing=Preprocessing(mean=CIFAR_MEAN, std=CIFAR_STD, resize=32, crop=(32, 32)),
+    )
+
+
+WEIGHTS = {
+    "resnet20": _cifar10("resnet20", 0.7947, "25d646b894194362265dda1dd6e3025141d385ea8527a26c72f4949f493b6dd5"),
+    "plain20": _cifar10("plain20", 0.7375, "ccd8c663836ee7e2e95a1e0684f7abbbd56e9338511a6f01cd8385f5e4d262ce"),
+}
+
+
 def _he(description: str):
-    return register_model(task="classification", input_size=(3, 32, 32), num_classes=10, family="resnet_cifar_he",
-                          paper=PAPER, mean=CIFAR_MEAN, std=CIFAR_STD, description=description)
+    def register(builder):
+        weight = WEIGHTS.get(builder.__name__)
+        return register_model(task="classification", input_size=(3, 32, 32), num_classes=10,
+                              family="resnet_cifar_he", paper=PAPER, mean=CIFAR_MEAN, std=CIFAR_STD,
+                              description=description, weights=[weight] if weight else [])(builder)
+    return register
 
 
 @_he("He et al.'s CIFAR ResNet-20 (3 stages x 3 blocks, 16/32/64 filters, option-A shortcuts), 0.27M parameters")
