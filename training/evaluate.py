@@ -96,7 +96,7 @@ def evaluate(model_or_run: str | os.PathLike, data: str | None = None, split: st
     task = evaluation_task(model_or_run, data)
     if task == "edges":
         raise ConfigError("edge detectors are scored by the BSDS benchmark (ODS/OIS/AP) in pblite: `python -m pblite "
-                          "eval` on thinned predictions; `training evaluate` does not cover them")
+                          "eval` on thinned predictions; `python -m training eval` does not cover them")
     dev = pick_device(device)
     model, cfg = load_model_for_eval(model_or_run, task=task)
     if task == "segmentation":
