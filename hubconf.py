@@ -38,6 +38,9 @@ densenet161 = _entrypoint("densenet161")
 densenet169 = _entrypoint("densenet169")
 densenet_bc100_k12 = _entrypoint("densenet_bc100_k12")
 
+# zoo.models.edges_effnet
+hed_effnet_lite0 = _entrypoint("hed_effnet_lite0")
+
 # zoo.models.efficientnet
 efficientnet_lite0 = _entrypoint("efficientnet_lite0")
 

@@ -28,7 +28,7 @@ def test_forward_at_input_size(name):
     x = torch.randn(1, *spec.input_size)
     with torch.no_grad():
         out = model(x)
-    if spec.task == "segmentation":
+    if spec.task in ("segmentation", "edges"):
         assert out.shape == (1, spec.num_classes, *spec.input_size[1:])
     else:
         assert out.shape == (1, spec.num_classes)
@@ -159,6 +159,7 @@ def test_list_models_filters():
     assert zoo.list_models(task="segmentation") == ["fcn16s", "fcn16s_effnet_lite0", "fcn32s", "fcn32s_effnet_lite0",
                                                     "fcn8s", "fcn8s_effnet_lite0"]
     assert "lenet5" not in zoo.list_models(task="segmentation")
+    assert zoo.list_models(task="edges") == ["hed_effnet_lite0"]
     with pytest.raises(ValueError, match="unknown task"):
         zoo.list_models(task="detection")
 

@@ -6,9 +6,10 @@
 
 Modules: ``data`` (data sets as uint8 tensors, the batch loader, ``pack``), ``recipes`` (every
 recipe, declared once), ``loop`` (the one training loop) with ``tasks`` (classification,
-segmentation), ``device``, ``optim`` and ``augment``, ``evaluate`` and ``plots`` (artefacts),
-``embed`` (features + t-SNE file), ``runs`` (the run folder's files), ``speedrun`` (the CPU speed
-run), ``cli`` (``python -m training``). Imports ``zoo``; ``zoo`` never imports ``training``.
+segmentation, edges; ``seg`` and ``edges`` hold the data and metrics of the last two), ``device``,
+``optim`` and ``augment``, ``evaluate`` and ``plots`` (artefacts), ``embed`` (features + t-SNE
+file), ``runs`` (the run folder's files), ``speedrun`` (the CPU speed run), ``cli``
+(``python -m training``). Imports ``zoo``; ``zoo`` never imports ``training``.
 """
 
 from training.data import ArrayDataset, DatasetNotFoundError, load_dataset, pack

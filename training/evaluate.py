@@ -94,6 +94,9 @@ def evaluate(model_or_run: str | os.PathLike, data: str | None = None, split: st
     is_run = path.is_dir()
     data = data_to_evaluate(model_or_run, data)
     task = evaluation_task(model_or_run, data)
+    if task == "edges":
+        raise ConfigError("edge detectors are scored by the BSDS benchmark (ODS/OIS/AP) in pblite: `python -m pblite "
+                          "eval` on thinned predictions; `python -m training eval` does not cover them")
     dev = pick_device(device)
     model, cfg = load_model_for_eval(model_or_run, task=task)
     if task == "segmentation":

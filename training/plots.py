@@ -120,8 +120,8 @@ def plot_curves(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = 
     return save_png_and_html(fig, interactive, out / "curves")
 
 
-def plot_seg_curves(run_dir: str | os.PathLike) -> Path | None:
-    """Loss and mIoU per epoch (``eval/curves.png``)."""
+def plot_seg_curves(run_dir: str | os.PathLike, keys: tuple[str, str] = ("loss", "miou")) -> Path | None:
+    """Loss and mIoU per epoch, or two other metrics ``keys`` (``train_<key>``, ``val_<key>``): ``eval/curves.png``."""
     rows = runs.read_metrics(run_dir)
     if not rows:
         return None
@@ -133,7 +133,7 @@ def plot_seg_curves(run_dir: str | os.PathLike) -> Path | None:
     out = Path(run_dir) / "eval"
     out.mkdir(parents=True, exist_ok=True)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, ax in (("loss", a1), ("miou", a2)):
+    for key, ax in zip(keys, (a1, a2), strict=True):
         for split in ("train", "val"):
             pts = [(r["epoch"], r[f"{split}_{key}"]) for r in rows if r.get(f"{split}_{key}") is not None]
             if pts:

@@ -73,7 +73,7 @@ class Recipe:
     models: tuple[str, ...] = ()
     model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     # segmentation (task="segmentation": training.tasks.segmentation)
-    task: str = "classification"  # "classification" or "segmentation"
+    task: str = "classification"  # "classification", "segmentation" or "edges"
     crop_size: tuple[int, int] | None = None  # random crop (H, W) after scaling; None: whole images
     scale_range: tuple[float, float] | None = None  # random factor on the shorter side (1.0: the data's size)
     class_weights: str | None = None  # "median_freq" (SegNet's CamVid weights) or "median_freq_sqrt" (damped)
@@ -81,6 +81,11 @@ class Recipe:
     stage_epochs: tuple[int, ...] | None = None  # epochs whose val masks are saved (None: first, middle, last)
     eval_every: int = 1  # test/validation pass every this many epochs (and after the last)
     poly_power: float = 0.9  # schedule "poly": lr * (1 - step / total) ** poly_power after `warmup` epochs
+    # edges (task="edges": training.tasks.edges; also crop_size, scale_range, flip, jitter, and `rotate` as the
+    # range of a small extra angle in degrees)
+    rot90: bool = False  # rotate each training crop by a random multiple of 90 degrees
+    edge_eta: float = 0.5  # consensus >= edge_eta: an edge pixel; 0: not; in between: left out of the loss (RCF)
+    edge_lambda: float = 1.0  # extra weight on the non-edge pixels in the balanced loss (RCF: 1.1; HED: 1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -306,6 +311,21 @@ for _s in (32, 16, 8):
     ))
 
 
+# ----------------------------------------------------------------------------- BSDS500 (edges)
+# HED on the EfficientNet-Lite0 encoder (training.tasks.edges): class-balanced BCE over the 5 side outputs and
+# the fusion, positives = consensus >= 0.5 (RCF). Not yet run: no result to report.
+EDGES = {"task": "edges", "flip": True, "rot90": True, "schedule": "poly", "poly_power": 0.9}
+_add(Recipe(
+    name="hed_effnet_lite0_bsds500_cpu", model="hed_effnet_lite0", data="bsds500", epochs=30, batch_size=8,
+    optimizer="adamw", lr=1e-3, weight_decay=1e-4, warmup=0.5, crop_size=(320, 320), scale_range=(0.8, 1.25),
+    rotate=(-10.0, 10.0), edge_eta=0.5, edge_lambda=1.1, frozen=LITE0_FROZEN, model_kwargs={"pretrained_encoder": True},
+    threads=1, channels_last=True, eval_every=5, **EDGES,
+    notes="ImageNet EfficientNet-Lite0 encoder (stride-2/4 stages frozen, as the FCN CPU recipe, for time; their "
+          "side outputs still learn), HED side outputs + fusion; 320x320 crops of the 200 BSDS500 train images with "
+          "random scale, right-angle and +-10 degree rotations and flips; AdamW, poly; pixel F at 0.5 on val every "
+          "5 epochs (ODS: pblite eval). Sized for this project's 2-core CPU at 1 thread; not yet run.",
+))
+
 # ----------------------------------------------------------------------------- lookup
 DEFAULTS = {(r.model, r.data): r.name for r in RECIPES.values()
             if not r.name.endswith(("_cpu", "_gpu")) and not r.models}
@@ -313,6 +333,7 @@ DEFAULTS.update(DEFAULTS_EXTRA)
 DEFAULTS.update({(m, "camvid"): f"{m}_camvid_cpu" for m in ("fcn8s_effnet_lite0", "fcn32s", "fcn16s", "fcn8s")})
 DEFAULTS.update({(m, "camvid"): "fcn8s_effnet_lite0_camvid_cpu" for m in FCN_LITE0})
 DEFAULTS.update({(m, "cifar10"): f"{m}_cifar10_cpu" for m in CIFAR_MODELS})
+DEFAULTS[("hed_effnet_lite0", "bsds500")] = "hed_effnet_lite0_bsds500_cpu"
 
 # Recipes of renamed models keep their former names too (``resnext_cifar_cifar10_gpu``): get_recipe warns.
 RECIPE_ALIASES = {f"{old}{name.removeprefix(new)}": name for old, new in zoo.list_aliases().items()

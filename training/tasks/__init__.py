@@ -14,6 +14,7 @@ import importlib
 import pkgutil
 
 import zoo
+from training.edges.data import is_edge_data
 from training.errors import ConfigError
 from training.recipes import Recipe
 from training.seg.data import is_segmentation_data
@@ -30,6 +31,8 @@ def task_name(model: str | None, data: str | None) -> str:
     the model's, else classification."""
     if is_segmentation_data(data):
         return "segmentation"
+    if is_edge_data(data):
+        return "edges"
     if model:
         with contextlib.suppress(KeyError):
             return zoo.get_spec(model).task
