@@ -46,7 +46,8 @@ def find_runs(root: str) -> list[str]:
 
 @st.cache_data(show_spinner=False, ttl=30)
 def find_pb(root: str) -> list[str]:
-    return runs_cb.find_pb_results(root)
+    """pb-lite benchmarks under ``root``, then the one shipped with the demos."""
+    return runs_cb.find_pb_results(root) + runs_cb.shipped_pb_results()
 
 
 @st.cache_data(show_spinner="Reading runs ...", max_entries=32)

@@ -55,6 +55,16 @@ def find_pb_results(root: str | os.PathLike, depth: int = 3) -> list[str]:
     return sorted(set(out))
 
 
+# A pb-lite benchmark shipped with the demos (BSDS500 val, its first 10 images), so that the PR tab has
+# real curves on a fresh clone; its command is in its results.json ("meta").
+SHIPPED_PB = Path(__file__).resolve().parents[1] / "assets" / "pblite-bsds"
+
+
+def shipped_pb_results() -> list[str]:
+    """The shipped pb-lite benchmark's ``results.json`` (``[]`` when absent)."""
+    return find_pb_results(SHIPPED_PB, depth=0)
+
+
 def find_experiments(root: str | os.PathLike, depth: int = 3) -> list[str]:
     """``results.json`` files of the course experiments (``python -m training experiment``) under ``root``."""
     out = []
@@ -122,6 +132,8 @@ def label(run: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
     p = Path(run)
     if p.name == "record" and (p.parent / "model.safetensors").is_file():
         return f"{p.parent.name} (shipped)"
+    if p == SHIPPED_PB:
+        return f"{p.name} (shipped)"
     try:
         return str(p.relative_to(root)) if root else p.name
     except ValueError:
