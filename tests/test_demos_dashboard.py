@@ -32,7 +32,11 @@ def test_fresh_clone_shows_the_shipped_training_records(tmp_path, monkeypatch):
     assert not at.exception
     chosen = at.multiselect(key="runs").value
     assert len(chosen) == min(3, len(records)) and all(c.endswith("(shipped)") for c in chosen)
-    assert "No training runs found" not in " ".join(i.value for i in at.info)
+    infos = " ".join(i.value for i in at.info)
+    # every tab has real content: the shipped pb-lite benchmark, He et al.'s figure from the shipped records
+    assert "No training runs found" not in infos and "No pb-lite benchmark" not in infos
+    assert "No experiment runs yet" not in infos and "No embeddings file yet" not in infos
+    assert any(s.value.startswith("Plain vs residual") for s in at.subheader)
     summary = at.dataframe[0].value
     assert all(e > 0 for e in summary["epochs"]) and all(0.9 < a < 1 for a in summary["eval acc"].dropna())
     assert len(at.get("image")) == len(chosen) + 1  # each record's mistakes, then the shipped embeddings'

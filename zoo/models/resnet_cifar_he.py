@@ -103,6 +103,8 @@ def _cifar10(model: str, accuracy: float, sha256: str) -> WeightSpec:
 WEIGHTS = {
     "resnet20": _cifar10("resnet20", 0.7947, "25d646b894194362265dda1dd6e3025141d385ea8527a26c72f4949f493b6dd5"),
     "plain20": _cifar10("plain20", 0.7375, "ccd8c663836ee7e2e95a1e0684f7abbbd56e9338511a6f01cd8385f5e4d262ce"),
+    "resnet56": _cifar10("resnet56", 0.8012, "ca38967ffd5e7236aacfbaef2cea07b579ff49436a49634924111ea20169fd16"),
+    "plain56": _cifar10("plain56", 0.4055, "ceb46ae6a3819f42cae9b808e3b4c8f1cca522a178c1a3ce2655ffb227db3a72"),
 }
 
 
