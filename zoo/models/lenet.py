@@ -24,7 +24,7 @@ MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 
 LENET5_MNIST = WeightSpec(
     tag="mnist", dataset="mnist", recipe="lenet5_mnist", metrics={"test_accuracy": 0.9928},
-    sha256="b55ad70b853896ee2597041488ce45afc03672b309165709bce5043e52c1891d",
+    sha256="251e5038ae85a3fd882872eeacc2f6f9595223e34bfa17894622fc0c65897230",
     repo_id=f"{HUB_ORG}/lenet5.mnist", shipped=True, class_names=MNIST_CLASSES,
     preprocessing=Preprocessing(mean=(0.1307,), std=(0.3081,), resize=28, crop=(28, 28), pad=2),
 )
