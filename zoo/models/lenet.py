@@ -29,8 +29,8 @@ LENET5_MNIST = WeightSpec(
     preprocessing=Preprocessing(mean=(0.1307,), std=(0.3081,), resize=28, crop=(28, 28), pad=2),
 )
 MNIST_CNN_MNIST = WeightSpec(
-    tag="mnist", dataset="mnist", recipe="mnist_cnn_mnist", metrics={"test_accuracy": 0.9949},
-    sha256="2314510df9dd8d8bcd7d208017704e1266cd873d07b4b930ce51d3f19775e2b2",
+    tag="mnist", dataset="mnist", recipe="mnist_cnn_mnist", metrics={"test_accuracy": 0.995},
+    sha256="d0cd0f3423225809591b4a94ff0f06c815af7ab7d71ab140beb1f2de2e503b0b",
     repo_id=f"{HUB_ORG}/mnist_cnn.mnist", shipped=True, class_names=MNIST_CLASSES,
     preprocessing=Preprocessing(mean=(0.1307,), std=(0.3081,), resize=28, crop=(28, 28)),
 )
