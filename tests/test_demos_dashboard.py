@@ -45,7 +45,9 @@ def test_fresh_clone_shows_the_shipped_training_records(tmp_path, monkeypatch):
 def test_no_runs_says_how_to_make_one(tmp_path, monkeypatch):
     from demos.callbacks import runs as runs_cb
 
-    monkeypatch.setattr(runs_cb, "shipped_records", lambda: [])
+    for shipped in ("shipped_records", "shipped_pb_results"):
+        monkeypatch.setattr(runs_cb, shipped, list)
+    monkeypatch.setattr(runs_cb, "he_records", dict)
     at = _app(tmp_path / "empty", monkeypatch).run()
     assert not at.exception
     text = " ".join(i.value for i in at.info)
@@ -54,6 +56,9 @@ def test_no_runs_says_how_to_make_one(tmp_path, monkeypatch):
 
 
 def test_runs_curves_confusion_gallery_tsne_pr(tmp_path, monkeypatch):
+    from demos.callbacks import runs as runs_cb
+
+    monkeypatch.setattr(runs_cb, "he_records", dict)  # the figure from shipped records: another test
     a = make_run(tmp_path, "cifar_a")
     make_run(tmp_path, "cifar_b", epochs=5, evaluated=False)
     write_embeddings(a / "embeddings_test.npz")
