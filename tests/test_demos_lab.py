@@ -304,22 +304,15 @@ def test_crop_to_ink_ignores_specks_and_the_page_edge():
 
 @pytest.mark.usefixtures("fake_weights")
 def test_ensemble_members_beside_the_zoo_ensemble():
+    from zoo.models.ensemble import TRAINED_MEMBERS
+
     fig, results, text = classify.ensemble_members(_photo())
-    assert [r["model"] for r in results][:2] == ["cifar_cnn", "cifar_speedrun"]
-    assert results[2]["model"].startswith("ensemble (2 members")
-    members = np.array([r["probs"] for r in results[:2]])
-    assert np.allclose(members.mean(0), results[2]["probs"], atol=1e-5)  # the zoo's soft vote
-    assert all(len(r["top"]) == 3 for r in results) and len(fig.data) == 3
-    assert "cifar_speedrun" in text
-
-
-@pytest.mark.usefixtures("fake_weights")
-def test_ensemble_needs_two_members(monkeypatch):
-    from demos.callbacks import ensemble
-
-    monkeypatch.setattr(ensemble, "members", lambda: ["cifar_speedrun"])
-    with pytest.raises(DemoError, match=r"at least two .* there is 1 \(cifar_speedrun\)"):
-        classify.ensemble_members(_photo())
+    assert [r["model"] for r in results][:3] == list(TRAINED_MEMBERS)
+    assert results[3]["model"].startswith("ensemble (3 members")
+    members = np.array([r["probs"] for r in results[:3]])
+    assert np.allclose(members.mean(0), results[3]["probs"], atol=1e-5)  # the zoo's soft vote
+    assert all(len(r["top"]) == 3 for r in results) and len(fig.data) == 4
+    assert "cifar_speedrun.cifar10_seed1" in text
 
 
 # ---- bad uploads in every lab view ----------------------------------------------------------------------------

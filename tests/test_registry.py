@@ -82,7 +82,7 @@ def test_list_models_sorts_and_filters(registry):
     assert list_models("resnet1*") == ["resnet101", "resnet152", "resnet18", "resnet18_cifar"]
     seg = list_models(task="segmentation")
     assert seg and all(registry[n].task == "segmentation" for n in seg)
-    assert sorted(seg + list_models(task="classification")) == names
+    assert sorted(seg + list_models(task="classification") + list_models(task="edges")) == names
     with_weights = list_models(pretrained=True)
     assert with_weights == [n for n in names if registry[n].weights] and "lenet5" in with_weights
     assert "alexnet_2012" not in with_weights

@@ -86,10 +86,10 @@ def topk_figure(results: list[dict[str, Any]]) -> Any:
 def ensemble_members(image: Any, top_k: int = 3) -> tuple[Any, list[dict[str, Any]], str]:
     """The lab's ensemble view: each member's top-``k`` beside the ensemble's, for one image.
 
-    The ensemble is the zoo's :class:`zoo.models.ensemble.Ensemble` over the CIFAR-10 classifiers
-    with weights (the Classify tab's ``ensemble``; :func:`demos.callbacks.ensemble.vote`): the
-    members' probabilities come from its ``member_probabilities`` and the average from its
-    ``forward`` (equal weights), on the ensemble's input transform (32x32, CIFAR-10 mean/std).
+    The ensemble is the published :class:`zoo.models.ensemble.Ensemble` (the Classify tab's
+    ``ensemble``; :func:`demos.callbacks.ensemble.vote`): the members' probabilities come from its
+    ``member_probabilities`` and the average from its ``forward`` (equal weights), on its input
+    transform (32x32 scaled to [0, 1]; each member normalises it as it was trained).
     Returns ``(plotly figure, results, markdown)``; ``results`` holds one entry a member then the
     ensemble, with all 10 probabilities under ``"probs"``.
     """
