@@ -28,27 +28,12 @@ from training.edges.metrics import EdgeMeter, balanced_bce
 from training.errors import ConfigError
 from training.recipes import Recipe
 from training.tasks.base import Prepared, Run, register_task
-from training.tasks.segmentation import build_model, freeze_prefixes
+from training.tasks.segmentation import build_model, check_segmentation_output, freeze_prefixes
 from zoo.preprocessing import Preprocessing
 
 THRESHOLD = 0.5  # probability at which the monitoring F-measure counts a pixel as an edge
 METRIC_NOTE = ("pixel-exact F-measure of the unthinned fused map at probability 0.5, pooled over the split; not the "
                "BSDS benchmark's ODS (thinning, matching tolerance): use `python -m pblite eval` for that")
-
-
-def check_edge_output(model: nn.Module, model_name: str, channels: int) -> None:
-    """The model in eval mode must map a 1×C×35×47 input to 1×1×35×47 logits."""
-    x = torch.zeros(1, channels, 35, 47)
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(x)
-    finally:
-        model.train(was)
-    if out.shape != (1, 1, 35, 47):
-        raise ConfigError(f"{model_name} gives {tuple(out.shape)} for a 1x{channels}x35x47 input; an edge model must "
-                          "give 1x1x35x47 in eval mode")
 
 
 def augmentation(r: Recipe) -> EdgeAugment:
@@ -96,7 +81,7 @@ class EdgeTask:
         saved_kwargs = {k: v for k, v in kwargs.items() if k != "pretrained_encoder"}  # only matters at the start
         torch.manual_seed(run.seed)
         net = build_model(run, kwargs if not run.resumed else saved_kwargs, saved_kwargs)
-        check_edge_output(net, run.model, 3)
+        check_segmentation_output(net, run.model, 1, 3, kind="edge")
         freeze_prefixes(net, r.frozen)
         spec = zoo.get_spec(run.model)
         self.pre = Preprocessing(mean=tuple(spec.preprocessing.mean), std=tuple(spec.preprocessing.std))

@@ -86,7 +86,10 @@ def build_model(run: Run, kwargs: dict[str, Any], saved_kwargs: dict[str, Any]) 
     return zoo.create_model(run.model, pretrained=pretrained, **saved_kwargs).train()
 
 
-def check_segmentation_output(model: nn.Module, model_name: str, num_classes: int, channels: int) -> None:
+def check_segmentation_output(model: nn.Module, model_name: str, num_classes: int, channels: int,
+                              kind: str = "segmentation") -> None:
+    """The model in eval mode must map a 1×C×35×47 input to 1×num_classes×35×47 logits (a dense output at the
+    input's size); ``kind`` names the task in the error."""
     x = torch.zeros(1, channels, 35, 47)
     was = model.training
     model.eval()
@@ -96,7 +99,7 @@ def check_segmentation_output(model: nn.Module, model_name: str, num_classes: in
     finally:
         model.train(was)
     if out.shape != (1, num_classes, 35, 47):
-        raise ConfigError(f"{model_name} gives {tuple(out.shape)} for a 1x{channels}x35x47 input; a segmentation "
+        raise ConfigError(f"{model_name} gives {tuple(out.shape)} for a 1x{channels}x35x47 input; a {kind} "
                           f"model must give 1x{num_classes}x35x47")
 
 
