@@ -19,8 +19,8 @@ from zoo.preprocessing import Preprocessing
 from zoo.weights import HUB_ORG, WeightSpec
 
 CIFAR10_WEIGHT = WeightSpec(
-    tag="cifar10", dataset="cifar10", recipe="cifar_cnn_cifar10", metrics={"test_accuracy": 0.7659},
-    sha256="ff27f414621b5607dd2d0202d054fef5f04efb74480b189c865c4cdb232e251b",
+    tag="cifar10", dataset="cifar10", recipe="cifar_cnn_cifar10", metrics={"test_accuracy": 0.7718},
+    sha256="0dc4b1bdfcccd513ad50ec686c16567a4c74aa301d0a445ae049c00dcf44f00f",
     repo_id=f"{HUB_ORG}/cifar_cnn.cifar10", shipped=True, class_names=CIFAR10_CLASSES,
     preprocessing=Preprocessing(mean=CIFAR_MEAN, std=CIFAR_STD, resize=32, crop=(32, 32)),
 )
