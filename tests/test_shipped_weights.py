@@ -117,9 +117,7 @@ def test_trained_ensemble_refuses_a_damaged_member(tmp_path, monkeypatch):
 def test_environment_folder_wins_over_shipped(monkeypatch, tmp_path):
     name, weight = SHIPPED[0]
     key = f"{name}.{weight.tag}"
-    (tmp_path / key).mkdir()
-    for f in (SHIPPED_DIR / key).iterdir():
-        (tmp_path / key / f.name).write_bytes(f.read_bytes())
+    shutil.copytree(SHIPPED_DIR / key, tmp_path / key)  # weights, config, card and the record/ folder
     monkeypatch.setenv("CVZOO_WEIGHTS", str(tmp_path))
     from zoo.weights import resolve_folder
 
