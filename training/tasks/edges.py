@@ -28,7 +28,12 @@ from training.edges.metrics import EdgeMeter, balanced_bce
 from training.errors import ConfigError
 from training.recipes import Recipe
 from training.tasks.base import Prepared, Run, register_task
-from training.tasks.segmentation import build_model, check_segmentation_output, freeze_prefixes
+from training.tasks.segmentation import (
+    build_model,
+    check_segmentation_output,
+    freeze_prefixes,
+    keep_frozen_statistics,
+)
 from zoo.preprocessing import Preprocessing
 
 THRESHOLD = 0.5  # probability at which the monitoring F-measure counts a pixel as an edge
@@ -105,10 +110,7 @@ class EdgeTask:
 
     def train_mode(self, train_net: nn.Module, net: nn.Module) -> None:
         train_net.train()
-        if self.r.frozen:  # frozen stages keep their BatchNorm statistics
-            for name, m in net.named_modules():
-                if name.startswith(tuple(self.r.frozen)) and isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
+        keep_frozen_statistics(net, self.r.frozen)
 
     def should_evaluate(self, epoch: int) -> bool:
         return epoch % max(1, self.r.eval_every) == 0 or epoch == self.r.epochs

@@ -86,6 +86,16 @@ def build_model(run: Run, kwargs: dict[str, Any], saved_kwargs: dict[str, Any]) 
     return zoo.create_model(run.model, pretrained=pretrained, **saved_kwargs).train()
 
 
+def keep_frozen_statistics(net: nn.Module, frozen: tuple[str, ...] | list[str]) -> None:
+    """Put the BatchNorm layers under the ``frozen`` name prefixes back in eval mode, so that frozen stages keep
+    their running statistics while the rest of ``net`` trains."""
+    if not frozen:
+        return
+    for name, m in net.named_modules():
+        if name.startswith(tuple(frozen)) and isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
 def check_segmentation_output(model: nn.Module, model_name: str, num_classes: int, channels: int,
                               kind: str = "segmentation") -> None:
     """The model in eval mode must map a 1×C×35×47 input to 1×num_classes×35×47 logits (a dense output at the
@@ -333,10 +343,7 @@ class SegmentationTask:
 
     def train_mode(self, train_net: nn.Module, net: nn.Module) -> None:
         train_net.train()
-        if self.r.frozen:  # frozen stages keep their BatchNorm statistics
-            for name, m in net.named_modules():
-                if name.startswith(tuple(self.r.frozen)) and isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
+        keep_frozen_statistics(net, self.r.frozen)
 
     def should_evaluate(self, epoch: int) -> bool:
         return epoch % max(1, self.r.eval_every) == 0 or epoch == self.r.epochs or epoch in self.stages
